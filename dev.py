@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Set up the project's virtualenv and run its main jobs. Needs only python3.
+
+    python3 dev.py demo     build the demo dataset, train a small StyleGAN2 on it, generate images
+    python3 dev.py test     run the test suite (what CI runs)
+
+Both create `.venv/` and install the pinned dependencies from pyproject.toml on first use
+(and again whenever pyproject.toml changes). Extra arguments are passed on (to pytest for `test`).
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+VENV = os.path.join(ROOT, ".venv")
+PYTHON = os.path.join(VENV, "bin", "python")
+STAMP = os.path.join(VENV, ".stylegan2-family-installed")
+
+
+def _run(cmd, **kwargs):
+    print("+ " + " ".join(cmd), flush=True)
+    return subprocess.call(cmd, cwd=ROOT, **kwargs)
+
+
+def ensure_venv(extras="test"):
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        want = hashlib.sha256(f.read() + extras.encode()).hexdigest()
+    if os.path.isfile(STAMP) and open(STAMP).read().strip() == want:
+        return
+    if not os.path.isfile(PYTHON):
+        print(f"Creating virtualenv {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    rc = _run([PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", f".[{extras}]"])
+    if rc != 0:
+        sys.exit(f"dev.py: installing the dependencies into {VENV} failed (pip exit {rc}); "
+                 "check the network access to PyPI, then rerun, or delete .venv/ to start over.")
+    with open(STAMP, "w") as f:
+        f.write(want + "\n")
+
+
+def main(argv):
+    if len(argv) < 1 or argv[0] not in ("demo", "test", "setup"):
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    ensure_venv()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    if command == "setup":
+        return 0
+    if command == "test":
+        return _run([PYTHON, "-m", "pytest", *rest], env=env)
+    return _run([PYTHON, "-m", "stylegan2.demo", *rest], env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
