@@ -1,0 +1,7 @@
+#!/usr/bin/env python3
+"""Create, inspect and compare StyleGAN2 TFRecord datasets: `python dataset_tool.py -h`."""
+
+from stylegan2.dataset_tool.cli import main
+
+if __name__ == "__main__":
+    main()

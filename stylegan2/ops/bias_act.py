@@ -1,0 +1,43 @@
+"""Bias, activation and gain in one function, with NVIDIA's default gains (ADA `torch_utils/ops/bias_act.py`, TF1 `fused_bias_act`)."""
+
+import collections
+import math
+
+from keras import ops
+
+Activation = collections.namedtuple("Activation", ["func", "def_alpha", "def_gain"])
+
+# Gains are Python floats: a NumPy float64 times a Keras variable gives float64.
+activation_funcs = {
+    "linear": Activation(func=lambda x, alpha: x, def_alpha=None, def_gain=1.0),
+    "relu": Activation(func=lambda x, alpha: ops.relu(x), def_alpha=None, def_gain=math.sqrt(2)),
+    "lrelu": Activation(func=lambda x, alpha: ops.leaky_relu(x, negative_slope=alpha), def_alpha=0.2, def_gain=math.sqrt(2)),
+    "tanh": Activation(func=lambda x, alpha: ops.tanh(x), def_alpha=None, def_gain=1.0),
+    "sigmoid": Activation(func=lambda x, alpha: ops.sigmoid(x), def_alpha=None, def_gain=1.0),
+}
+
+
+def check_activation(act):
+    """Raise a one-line ValueError unless `act` names an entry of `activation_funcs`."""
+    if act not in activation_funcs:
+        raise ValueError(f"Unknown activation {act!r}; valid: {', '.join(activation_funcs)}.")
+
+
+def bias_act(x, b=None, act="linear", alpha=None, gain=None, clamp=None):
+    """act(x + b) * gain, then clipped to [-clamp, clamp].
+
+    x [..., C] (NHWC or [N,C]); b [C] or None; alpha and gain None = the activation's defaults
+    (`lrelu`: alpha 0.2, gain sqrt(2)); clamp None = no clipping.
+    """
+    check_activation(act)
+    spec = activation_funcs[act]
+    alpha = spec.def_alpha if alpha is None else float(alpha)
+    gain = spec.def_gain if gain is None else float(gain)
+    if b is not None:
+        x = x + b
+    x = spec.func(x, alpha)
+    if gain != 1:
+        x = x * gain
+    if clamp is not None:
+        x = ops.clip(x, -float(clamp), float(clamp))
+    return x

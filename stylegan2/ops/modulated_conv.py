@@ -1,0 +1,42 @@
+"""StyleGAN2's modulated convolution (TF1 `training/networks_stylegan2.py` `modulated_conv2d_layer`, ADA
+`training/networks.py` `modulated_conv2d`), NHWC in `keras.ops`."""
+
+from keras import ops
+
+from stylegan2.ops.conv2d_resample import conv2d_resample
+
+
+def modulated_conv2d(x, weight, styles, demodulate=True, up=1, down=1, resample_filter=None, fused=False):
+    """Convolve each image with its own weights, weight * styles, demodulated per output channel.
+
+    x [N,H,W,I]; weight [kh,kw,I,O], already scaled by its runtime gain; styles [N,I]; resample_filter a
+    `setup_filter` array, needed when up or down exceeds 1. Returns [N,H*up/down,W*up/down,O].
+
+    fused=False scales the activations around one shared convolution (NVIDIA `fused_modconv=False`): fast,
+    and the only form whose gradient runs on the CPU in TensorFlow. fused=True folds the batch into the
+    groups of one grouped convolution (NVIDIA `fused_modconv=True`); it needs a static batch size, and on
+    the CPU TensorFlow runs it through XLA and cannot differentiate it: use it for inference only.
+    """
+    kh, kw, in_channels, out_channels = weight.shape
+    if demodulate:
+        # d = rsqrt(sum_{kh,kw,I} (w * s)^2 + 1e-8), the sum written as s^2 @ sum_{kh,kw} w^2.
+        dcoefs = ops.rsqrt(ops.matmul(ops.square(styles), ops.sum(ops.square(weight), axis=(0, 1))) + 1e-8)  # [NO]
+
+    if not fused:
+        x = x * ops.reshape(styles, (-1, 1, 1, in_channels))  # [NHWI]
+        x = conv2d_resample(x, weight, resample_filter, up=up, down=down)  # [NHWO]
+        if demodulate:
+            x = x * ops.reshape(dcoefs, (-1, 1, 1, out_channels))
+        return x
+
+    batch_size, height, width, _ = x.shape
+    if batch_size is None:
+        raise ValueError("modulated_conv2d: fused=True needs a static batch size; use fused=False.")
+    w = ops.expand_dims(weight, 0) * ops.reshape(styles, (-1, 1, 1, in_channels, 1))  # [NkkIO]
+    if demodulate:
+        w = w * ops.reshape(dcoefs, (-1, 1, 1, 1, out_channels))
+    w = ops.reshape(ops.transpose(w, (1, 2, 3, 0, 4)), (kh, kw, in_channels, batch_size * out_channels))  # [kkI(NO)]
+    x = ops.reshape(ops.transpose(x, (1, 2, 0, 3)), (1, height, width, batch_size * in_channels))  # [1HW(NI)]
+    x = conv2d_resample(x, w, resample_filter, up=up, down=down)  # [1HW(NO)], groups = N
+    x = ops.reshape(x, (x.shape[1], x.shape[2], batch_size, out_channels))  # [HWNO]
+    return ops.transpose(x, (2, 0, 1, 3))  # [NHWO]
