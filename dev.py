@@ -47,7 +47,7 @@ def main(argv):
         return 2
     command, rest = argv[0], argv[1:]
     ensure_venv()
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    env = dict(os.environ)
     if command == "setup":
         return 0
     if command == "test":

@@ -90,7 +90,8 @@ class ImageDataset:
 
     # === Labels ===
 
-    def _label_lookup(self, indices):
+    def labels_of(self, indices):
+        """Label rows [len(indices), label_dim] of records (a tf op, usable inside the pipeline and tf.function)."""
         if self._classes is not None:
             return tf.one_hot(tf.gather(tf.constant(self._classes), indices), self.label_dim, dtype=tf.float32)
         return tf.gather(tf.constant(self.labels), indices)
@@ -103,7 +104,7 @@ class ImageDataset:
         if isinstance(generator, np.random.RandomState):
             return self.labels[generator.randint(self.num_images, size=num)]
         rows = generator.uniform([num], 0, self.num_images, dtype=tf.int64)
-        return self._label_lookup(rows)
+        return self.labels_of(rows)
 
     # === Pipeline ===
 
@@ -157,7 +158,7 @@ class ImageDataset:
                 kept, flipped = tf.dynamic_partition(images, flip, 2)
                 images = tf.dynamic_stitch(positions, [kept, tf.reverse(flipped, axis=[2])])
             images = tf.cast(images, tf.float32) * (2.0 / 255.0) - 1.0  # NV: adjust_dynamic_range([0,255] -> [-1,1])
-            return images, self._label_lookup(index), index
+            return images, self.labels_of(index), index
 
         ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         options = tf.data.Options()

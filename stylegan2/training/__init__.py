@@ -1,0 +1,1 @@
+"""The generic training loop, the method seam, options, strategies and snapshots."""

@@ -1,0 +1,403 @@
+"""The one training loop, for every method (NV:training/training_loop.py, ADA training_loop.py, in TF2).
+
+Per iteration, in NVIDIA TF1's order: G main step; G regularization every G_reg_interval iterations; D main step
+on a real batch, then the G_ema update; D regularization (R1) on the next real batch every D_reg_interval
+iterations. Lazy regularization counts from iteration 0 and corrects Adam (NV, ADA): lr *= c and betas **= c with
+c = interval / (interval + 1); main and regularization steps share one optimizer (and its moments) per network.
+
+Each phase is one `tf.function` around `strategy.run`; losses are averaged over the global batch and gradients
+summed over replicas, so one device and N replicas take the same step. The run directory receives
+training_options.json, log.txt, TensorBoard events, reals.png / fakes<kimg>.png, `.keras` network snapshots and a
+checkpoint that resumes exactly (weights, optimizer moments, counters, EMA, pl_mean, w_avg, RNG, method state).
+"""
+
+import math
+import os
+import re
+import resource
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from stylegan2.dataset import ImageDataset
+from stylegan2.errors import UserError
+from stylegan2.images import save_grid
+from stylegan2.training import snapshot
+from stylegan2.training.method import StepContext, get_method
+from stylegan2.training.strategy import make_strategy
+
+
+class TrainingDiverged(UserError):
+    """A loss became NaN or infinite."""
+
+
+class _Tee:
+    """Copies stdout to log.txt (NVIDIA's run logs are stdout tees)."""
+
+    def __init__(self, path):
+        self.file = open(path, "a", buffering=1)
+        self.stdout = sys.stdout
+
+    def write(self, text):
+        self.stdout.write(text)
+        self.file.write(text)
+
+    def flush(self):
+        self.stdout.flush()
+        self.file.flush()
+
+    def close(self):
+        self.file.close()
+
+
+def format_time(seconds):
+    s = int(np.rint(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {(s // 60) % 60:02d}m"
+    return f"{s // 86400}d {(s // 3600) % 24:02d}h"
+
+
+def peak_memory_gb():
+    """Peak memory: the first GPU's TensorFlow allocator peak, else this process's peak resident set."""
+    if tf.config.list_physical_devices("GPU"):
+        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def next_run_dir(result_dir, desc):
+    """<result_dir>/<NNNNN>-<desc>, NNNNN one more than the highest existing run number."""
+    os.makedirs(result_dir, exist_ok=True)
+    ids = [int(m.group(1)) for m in (re.match(r"^(\d+)-", e) for e in os.listdir(result_dir)) if m]
+    return os.path.join(result_dir, f"{max(ids, default=-1) + 1:05d}-{desc}")
+
+
+class TrainingLoop:
+    """Builds everything from TrainingOptions and trains: `TrainingLoop(options).train()`."""
+
+    def __init__(self, options, strategy=None):
+        self.options = options
+        if options.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        self.strategy = strategy or make_strategy(options.num_gpus)
+        self.method = get_method(options.method)(options)
+        self.dataset = ImageDataset(options.dataset_path)
+        h = options.hparams
+        self.batch = options.batch or h["batch_size"]
+        replicas = self.strategy.num_replicas_in_sync
+        if self.batch % replicas:
+            raise UserError(f"--batch {self.batch}: must be divisible by the number of replicas ({replicas})")
+        mbstd = h.get("mbstd_group_size") or 1
+        if (self.batch // replicas) % min(mbstd, self.batch // replicas):
+            raise UserError(f"--batch {self.batch}: the per-replica batch {self.batch // replicas} must be divisible "
+                            f"by the minibatch-stddev group size {mbstd}")
+
+        with self.strategy.scope():
+            self.G, self.D = self.method.build_networks(self.dataset)
+            self.G_ema = snapshot.clone_model(self.G)
+            self.G_opt = self._adam(h["G_reg_interval"])
+            self.D_opt = self._adam(h["D_reg_interval"])
+            self.G_opt.build(self.G.trainable_variables)
+            self.D_opt.build(self.D.trainable_variables)
+            self.pl_mean = tf.Variable(0.0, trainable=False, name="pl_mean",
+                                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.rng = tf.random.Generator.from_seed(options.seed)  # host side: seeds each step's stateless draws
+        self.progress = tf.Variable([0, 0, 0], dtype=tf.int64, trainable=False, name="progress")  # step, nimg, reals
+        self.step = self.nimg = self.reals_consumed = 0
+        self.ema_beta = 0.5 ** (self.batch / max(h["ema_kimg"] * 1000.0, 1e-8))  # NV: Gs_beta from G_smoothing_kimg
+
+    def _adam(self, interval):
+        h = self.options.hparams
+        ratio = interval / (interval + 1) if interval else 1.0  # lazy regularization correction (NV, ADA mb_ratio)
+        beta1, beta2 = h["betas"]
+        return keras.optimizers.Adam(learning_rate=h["lr"] * ratio, beta_1=beta1 ** ratio, beta_2=beta2 ** ratio,
+                                     epsilon=h["eps"])
+
+    # === Steps ===
+
+    def label_table(self, rows):
+        """Labels of dataset records for fakes; [N, 0] for unconditional training."""
+        if not self.options.conditional:
+            return tf.zeros([tf.shape(rows)[0], 0])
+        return self.dataset.labels_of(rows)
+
+    def condition(self, labels):
+        """The real labels D sees: the dataset's rows when conditional, else [N, 0]."""
+        return labels if self.options.conditional else labels[:, :0]
+
+    def _phase(self, phase, optimizer, variables, global_batch, with_reals):
+        """A distributed, compiled optimizer step for one phase; returns {stat: (sum, count)} over all replicas."""
+
+        def replica_step(seed, *reals):
+            ctx = StepContext(self, seed, global_batch)
+            with tf.GradientTape() as tape:
+                result = phase(ctx, *reals) if with_reals else phase(ctx)
+                if result is None:
+                    return {}
+                loss, stats = result
+                total = tf.nn.compute_average_loss(loss, global_batch_size=loss.shape[0] * ctx.draws.num_replicas)
+            grads = tape.gradient(total, variables)
+            optimizer.apply([(g if g is not None else tf.zeros_like(v)) for g, v in zip(grads, variables)], variables)
+            return {name: (tf.reduce_sum(v), tf.cast(tf.size(v), tf.float32)) for name, v in stats.items()}
+
+        @tf.function
+        def step(seed, *reals):
+            per_replica = self.strategy.run(replica_step, args=(seed, *reals))
+            return tf.nest.map_structure(lambda t: self.strategy.reduce(tf.distribute.ReduceOp.SUM, t, axis=None),
+                                         per_replica)
+
+        return step
+
+    def _build_steps(self):
+        G_vars, D_vars = self.G.trainable_variables, self.D.trainable_variables
+        m = self.method
+        self.g_main_step = self._phase(m.g_main, self.G_opt, G_vars, self.batch, False)
+        self.g_reg_step = self._phase(m.g_reg, self.G_opt, G_vars, self.batch, False)
+        self.d_main_step = self._phase(m.d_main, self.D_opt, D_vars, self.batch, True)
+        self.d_reg_step = self._phase(m.d_reg, self.D_opt, D_vars, self.batch, True)
+        pairs = snapshot.matching_weights(self.G_ema, self.G)
+        beta = self.ema_beta
+
+        @tf.function
+        def ema_step():
+            for ema, src, trainable in pairs:
+                ema.assign(src + (ema - src) * beta if trainable else src)  # lerp(G, G_ema, beta); buffers copied
+
+        self.ema_step = ema_step
+
+    def train_iteration(self):
+        """One iteration (all phases); returns {stat: (sum, count)}."""
+        h = self.options.hparams
+        seeds = self.rng.make_seeds(4)
+        stats = {}
+
+        def run(step, seed, *reals):
+            for name, (total, count) in step(seed, *reals).items():
+                s, n = stats.get(name, (0.0, 0.0))
+                stats[name] = (s + float(total), n + float(count))
+
+        run(self.g_main_step, seeds[:, 0])
+        if h["G_reg_interval"] and self.step % h["G_reg_interval"] == 0:
+            run(self.g_reg_step, seeds[:, 1])
+        run(self.d_main_step, seeds[:, 2], *self._next_reals())
+        self.ema_step()
+        if h["D_reg_interval"] and self.step % h["D_reg_interval"] == 0:
+            run(self.d_reg_step, seeds[:, 3], *self._next_reals())
+        self.step += 1
+        self.nimg += self.batch
+        for name, (total, _) in stats.items():
+            if not math.isfinite(total):
+                raise TrainingDiverged(f"training diverged at kimg {self.nimg / 1000:.1f}: {name} is {total}; "
+                                       f"the last good snapshot is {self.last_snapshot or 'none (no snapshot yet)'}; "
+                                       f"resume from it with a lower learning rate or a higher --gamma")
+        return stats
+
+    def _next_reals(self):
+        with self.dataset.read_errors():
+            images, labels, indices = next(self.data_iter)
+        self.reals_consumed += self.batch
+        return images, labels, indices
+
+    # === Checkpoints and snapshots ===
+
+    def _checkpoint(self):
+        return tf.train.Checkpoint(G=self.G, D=self.D, G_ema=self.G_ema, G_opt=self.G_opt, D_opt=self.D_opt,
+                                   pl_mean=self.pl_mean, rng=self.rng, progress=self.progress,
+                                   method=tf.train.Checkpoint(**self.method.checkpoint_items()))
+
+    def save_checkpoint(self):
+        self.progress.assign([self.step, self.nimg, self.reals_consumed])
+        self.checkpoints.save(checkpoint_number=self.step)
+
+    def restore(self, run_dir):
+        """Restores the latest checkpoint of a run directory; returns False when it has none."""
+        latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+        if latest is None:
+            return False
+        self._checkpoint().restore(latest).assert_existing_objects_matched()
+        self.step, self.nimg, self.reals_consumed = (int(v) for v in self.progress.numpy())
+        return True
+
+    def kimg_tag(self):
+        """NVIDIA's %06d kimg in file names, with 3 decimals when ticks are shorter than 1 kimg (CPU-scale runs)."""
+        return f"{self.nimg // 1000:06d}" if self.nimg % 1000 == 0 else f"{self.nimg / 1000:010.3f}"
+
+    def save_snapshot(self):
+        path = os.path.join(self.run_dir, f"network-snapshot-{self.kimg_tag()}.keras")
+        snapshot.save_snapshot(path, self.G, self.D, self.G_ema,
+                               {"kimg": self.nimg / 1000, "step": self.step, "method": self.options.method,
+                                "config": self.options.config, "dataset": self.dataset.path})
+        self.last_snapshot = path
+        return path
+
+    # === Image grids ===
+
+    def _setup_grid(self):
+        cols, rows = self.options.grid_size(self.dataset.resolution)
+        num = cols * rows
+        images, labels = [], []
+        for batch_images, batch_labels, _ in self.dataset.iterate_numpy(batch_size=min(num, 256)):
+            images.append(batch_images)
+            labels.append(batch_labels)
+            if sum(len(b) for b in images) >= num:
+                break
+        reals = np.concatenate(images)[:num]
+        self.grid_cols = cols
+        self.grid_labels = np.concatenate(labels)[:num] if self.options.conditional else \
+            np.zeros([len(reals), 0], np.float32)
+        rnd = np.random.RandomState(self.options.seed)
+        self.grid_z = rnd.randn(len(reals), self.G.z_dim).astype(np.float32)
+        self.grid_noise = [rnd.randn(len(reals), h, w, 1).astype(np.float32) for h, w in self.G.synthesis.noise_shapes]
+        return reals
+
+    def save_fakes(self, name):
+        images = []
+        for start in range(0, len(self.grid_z), 64):
+            sl = slice(start, start + 64)
+            images.append(np.asarray(self.G_ema(self.grid_z[sl], self.grid_labels[sl],
+                                                noise=[n[sl] for n in self.grid_noise])))
+        save_grid(np.concatenate(images), os.path.join(self.run_dir, name), cols=self.grid_cols)
+
+    # === The loop ===
+
+    def _open_run_dir(self):
+        o = self.options
+        resume_dir = o.resume if o.resume and os.path.isdir(o.resume) else None
+        if resume_dir:
+            self.run_dir = resume_dir
+        else:
+            desc = f"{o.method}-{os.path.basename(os.path.normpath(o.dataset_path))}-{o.config}-{o.num_gpus}gpu"
+            desc += "-cond" if o.conditional else ""
+            desc += "-mirror" if o.mirror_augment else ""
+            self.run_dir = next_run_dir(o.result_dir, desc)
+            os.makedirs(self.run_dir)
+        o.run_dir = self.run_dir
+        o.save(os.path.join(self.run_dir, "training_options.json"))
+        self.checkpoints = tf.train.CheckpointManager(self._checkpoint(), os.path.join(self.run_dir, "checkpoints"),
+                                                      max_to_keep=2)
+        return resume_dir
+
+    def train(self):
+        """Runs until total_kimg; returns the run directory."""
+        o = self.options
+        self.last_snapshot = None
+        resume_dir = self._open_run_dir()
+        tee = _Tee(os.path.join(self.run_dir, "log.txt"))
+        sys.stdout = tee
+        try:
+            return self._train(resume_dir)
+        finally:
+            sys.stdout = tee.stdout
+            tee.close()
+
+    def _train(self, resume_dir):
+        o = self.options
+        resumed = False
+        if resume_dir:
+            resumed = self.restore(resume_dir)
+            if not resumed:
+                latest = snapshot.latest_snapshot(resume_dir)
+                if latest is None:
+                    raise UserError(f"--resume {resume_dir}: no checkpoint or network snapshot in this run directory")
+                o.resume = latest
+        if o.resume and not resumed:
+            meta = snapshot.load_weights_into(o.resume, self.G, self.D, self.G_ema)
+            self.nimg = int(meta.get("kimg", 0) * 1000)
+            print(f"Initialised from {o.resume} (kimg {self.nimg / 1000:.1f}); optimizer state starts fresh")
+        else:
+            self.ema_init()
+        print(f"Run directory: {self.run_dir}")
+        print(f"Method {o.method}, config {o.config}, dataset {self.dataset.path} "
+              f"({self.dataset.num_images} images, {self.dataset.resolution}x{self.dataset.resolution}x"
+              f"{self.dataset.channels}), {self.strategy.num_replicas_in_sync} replica(s), batch {self.batch}")
+        print(f"G: {count_params(self.G):,} parameters; D: {count_params(self.D):,} parameters")
+        if resumed:
+            print(f"Resumed from the checkpoint at kimg {self.nimg / 1000:.1f} (iteration {self.step})")
+
+        self.data_iter = iter(self.dataset.distributed_pipeline(
+            self.strategy, self.batch, shuffle=True, mirror=o.mirror_augment, seed=o.seed,
+            start_image=self.reals_consumed))
+        self._build_steps()
+        reals = self._setup_grid()
+        if not resumed:
+            save_grid(reals, os.path.join(self.run_dir, "reals.png"), cols=self.grid_cols)
+            self.save_fakes("fakes_init.png")
+        self.method.on_start(self)
+        summary = tf.summary.create_file_writer(self.run_dir)
+        total_nimg = int(o.total_kimg * 1000)
+        tick_nimg = int(o.tick_kimg(self.dataset.resolution) * 1000)
+        tick = 0
+        tick_start_nimg, tick_start_time = self.nimg, time.time()
+        train_start_time, start_nimg = tick_start_time, self.nimg
+        maintenance = 0.0
+        sums = {}
+        done = self.nimg >= total_nimg
+
+        while not done:
+            stats = self.train_iteration()
+            self.method.on_step(self)
+            for name, (s, n) in stats.items():
+                a, b = sums.get(name, (0.0, 0.0))
+                sums[name] = (a + s, b + n)
+            done = self.nimg >= total_nimg
+            if not done and self.nimg < tick_start_nimg + tick_nimg:
+                continue
+
+            # Tick: log, then snapshots and checkpoint.
+            tick += 1
+            now = time.time()
+            tick_time = now - tick_start_time
+            tick_kimg = (self.nimg - tick_start_nimg) / 1000
+            sec_per_kimg = tick_time / max(tick_kimg, 1e-8)
+            values = {name: s / max(n, 1) for name, (s, n) in sorted(sums.items())}
+            self.method.on_tick(self, values)
+            mem = peak_memory_gb()
+            eta = (total_nimg - self.nimg) / 1000 * sec_per_kimg
+            print(f"tick {tick:<5d} kimg {self.nimg / 1000:<8.1f} minibatch {self.batch:<4d} "
+                  f"time {format_time(now - train_start_time):<12s} sec/tick {tick_time:<7.1f} "
+                  f"sec/kimg {sec_per_kimg:<7.2f} maintenance {maintenance:<6.1f} "
+                  f"img/s {1000 * tick_kimg / max(tick_time, 1e-8):<7.1f} peak_mem {mem:.2f}GB "
+                  f"ETA {format_time(eta):<10s} " + " ".join(f"{k} {v:.4f}" for k, v in values.items()), flush=True)
+            with summary.as_default(step=self.nimg):
+                for name, value in values.items():
+                    tf.summary.scalar(name, value)
+                tf.summary.scalar("Progress/kimg", self.nimg / 1000)
+                tf.summary.scalar("Timing/sec_per_tick", tick_time)
+                tf.summary.scalar("Timing/sec_per_kimg", sec_per_kimg)
+                tf.summary.scalar("Timing/img_per_sec", 1000 * tick_kimg / max(tick_time, 1e-8))
+                tf.summary.scalar("Resources/peak_mem_gb", mem)
+            summary.flush()
+            sums = {}
+
+            maintenance_start = time.time()
+            if done or tick % o.snapshot_ticks == 0:
+                self.save_fakes(f"fakes{self.kimg_tag()}.png")
+                self.save_snapshot()
+                self.method.on_snapshot(self, self.nimg / 1000)
+            if done or tick % o.checkpoint_ticks == 0 or tick % o.snapshot_ticks == 0:
+                self.save_checkpoint()
+            maintenance = time.time() - maintenance_start
+            tick_start_nimg, tick_start_time = self.nimg, time.time()
+
+        print(f"Done: {self.nimg / 1000:.1f} kimg in {format_time(time.time() - train_start_time)} "
+              f"({(self.nimg - start_nimg) / max(time.time() - train_start_time, 1e-8):.1f} img/s). "
+              f"Last snapshot: {self.last_snapshot}", flush=True)
+        with open(os.path.join(self.run_dir, "_finished.txt"), "w"):
+            pass
+        return self.run_dir
+
+    def ema_init(self):
+        """G_ema starts as a copy of G (NV: Gs = G.clone())."""
+        for ema, src, _ in snapshot.matching_weights(self.G_ema, self.G):
+            ema.assign(src)
+
+
+def count_params(model):
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
