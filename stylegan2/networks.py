@@ -211,24 +211,22 @@ class SynthesisNetwork(keras.Model):
 
         layer_kwargs = dict(w_dim=w_dim, fused_modconv=fused_modconv, init_mul=init_mul, dtype=self.dtype_policy)
         self.const = ConstantInput(self.fmaps(1), name="b4.const", dtype=self.dtype_policy)
-        convs = [SynthesisLayer(self.fmaps(1), resolution=4, noise_mode=noise_mode, name="b4.conv1", **layer_kwargs)]
-        torgbs, skips = {}, {}
+        self.convs = [SynthesisLayer(self.fmaps(1), resolution=4, noise_mode=noise_mode, name="b4.conv1", **layer_kwargs)]
+        self.torgbs = {}  # resolution -> ToRGBLayer
+        self.skips = {}  # resolution -> Conv2dLayer ('resnet' only)
         for r in range(2, self.resolution_log2 + 1):
             res = 2**r
             if r > 2:
                 for name, up in (("conv0", 2), ("conv1", 1)):
-                    convs.append(
+                    self.convs.append(
                         SynthesisLayer(self.fmaps(r - 1), resolution=res, up=up, noise_mode=noise_mode, name=f"b{res}.{name}", **layer_kwargs)
                     )
                 if architecture == "resnet":
-                    skips[res] = Conv2dLayer(
+                    self.skips[res] = Conv2dLayer(
                         self.fmaps(r - 1), 1, bias=False, up=2, init_mul=init_mul, name=f"b{res}.skip", dtype=self.dtype_policy
                     )
             if architecture == "skip" or r == self.resolution_log2:
-                torgbs[res] = ToRGBLayer(img_channels, name=f"b{res}.torgb", **layer_kwargs)
-        self.convs = convs  # w index i -> SynthesisLayer, in TF1's layer_idx order
-        self.torgbs = torgbs  # resolution -> ToRGBLayer
-        self.skips = skips  # resolution -> Conv2dLayer ('resnet' only)
+                self.torgbs[res] = ToRGBLayer(img_channels, name=f"b{res}.torgb", **layer_kwargs)
 
     def fmaps(self, stage):
         """Feature maps at `stage` (TF1 `nf`); resolution 2^r has fmaps(r - 1)."""
@@ -476,20 +474,19 @@ class Discriminator(keras.Model):
         def dense(units, name, **dense_kwargs):
             return FullyConnected(units, name=name, dtype=self.dtype_policy, **dense_kwargs)
 
-        fromrgbs, conv0s, conv1s, skips = {}, {}, {}, {}
+        self.fromrgbs = {}  # resolution -> Conv2dLayer
+        self.conv0s = {}
+        self.conv1s = {}
+        self.skips = {}  # 'resnet' only
         for r in range(self.resolution_log2, 1, -1):
             res = 2**r
             if architecture == "skip" or r == self.resolution_log2:
-                fromrgbs[res] = conv(self.fmaps(r - 1), 1, f"b{res}.fromrgb", activation="lrelu")
+                self.fromrgbs[res] = conv(self.fmaps(r - 1), 1, f"b{res}.fromrgb", activation="lrelu")
             if r > 2:
-                conv0s[res] = conv(self.fmaps(r - 1), 3, f"b{res}.conv0", activation="lrelu")
-                conv1s[res] = conv(self.fmaps(r - 2), 3, f"b{res}.conv1", activation="lrelu", down=2)
+                self.conv0s[res] = conv(self.fmaps(r - 1), 3, f"b{res}.conv0", activation="lrelu")
+                self.conv1s[res] = conv(self.fmaps(r - 2), 3, f"b{res}.conv1", activation="lrelu", down=2)
                 if architecture == "resnet":
-                    skips[res] = conv(self.fmaps(r - 2), 1, f"b{res}.skip", bias=False, down=2)
-        self.fromrgbs = fromrgbs  # resolution -> Conv2dLayer
-        self.conv0s = conv0s  # resolution -> Conv2dLayer
-        self.conv1s = conv1s  # resolution -> Conv2dLayer
-        self.skips = skips  # resolution -> Conv2dLayer ('resnet' only)
+                    self.skips[res] = conv(self.fmaps(r - 2), 1, f"b{res}.skip", bias=False, down=2)
         self.mbstd = None
         if mbstd_group_size > 1:  # TF1: `if mbstd_group_size > 1`
             self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels, name="b4.mbstd", dtype=self.dtype_policy)

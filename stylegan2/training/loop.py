@@ -13,7 +13,6 @@ checkpoint that resumes exactly (weights, optimizer moments, counters, EMA, pl_m
 
 import math
 import os
-import re
 import resource
 import sys
 import time
@@ -25,6 +24,7 @@ import tensorflow as tf
 from stylegan2.dataset import ImageDataset
 from stylegan2.errors import UserError
 from stylegan2.images import save_grid
+from stylegan2.rundir import create_run_dir
 from stylegan2.training import snapshot
 from stylegan2.training.method import StepContext, get_method
 from stylegan2.training.strategy import make_strategy
@@ -71,13 +71,6 @@ def peak_memory_gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def next_run_dir(result_dir, desc):
-    """<result_dir>/<NNNNN>-<desc>, NNNNN one more than the highest existing run number."""
-    os.makedirs(result_dir, exist_ok=True)
-    ids = [int(m.group(1)) for m in (re.match(r"^(\d+)-", e) for e in os.listdir(result_dir)) if m]
-    return os.path.join(result_dir, f"{max(ids, default=-1) + 1:05d}-{desc}")
-
-
 class TrainingLoop:
     """Builds everything from TrainingOptions and trains: `TrainingLoop(options).train()`."""
 
@@ -98,6 +91,7 @@ class TrainingLoop:
             raise UserError(f"--batch {self.batch}: the per-replica batch {self.batch // replicas} must be divisible "
                             f"by the minibatch-stddev group size {mbstd}")
 
+        keras.utils.set_random_seed(options.seed)  # weight initialisation reproduces with the seed
         with self.strategy.scope():
             self.G, self.D = self.method.build_networks(self.dataset)
             self.G_ema = snapshot.clone_model(self.G)
@@ -110,6 +104,7 @@ class TrainingLoop:
         self.rng = tf.random.Generator.from_seed(options.seed)  # host side: seeds each step's stateless draws
         self.progress = tf.Variable([0, 0, 0], dtype=tf.int64, trainable=False, name="progress")  # step, nimg, reals
         self.step = self.nimg = self.reals_consumed = 0
+        self.last_snapshot = None
         self.ema_beta = 0.5 ** (self.batch / max(h["ema_kimg"] * 1000.0, 1e-8))  # NV: Gs_beta from G_smoothing_kimg
 
     def _adam(self, interval):
@@ -146,7 +141,7 @@ class TrainingLoop:
             optimizer.apply([(g if g is not None else tf.zeros_like(v)) for g, v in zip(grads, variables)], variables)
             return {name: (tf.reduce_sum(v), tf.cast(tf.size(v), tf.float32)) for name, v in stats.items()}
 
-        @tf.function
+        @tf.function(autograph=False)  # plain TF code: AutoGraph's conversion only costs tracing time
         def step(seed, *reals):
             per_replica = self.strategy.run(replica_step, args=(seed, *reals))
             return tf.nest.map_structure(lambda t: self.strategy.reduce(tf.distribute.ReduceOp.SUM, t, axis=None),
@@ -164,16 +159,23 @@ class TrainingLoop:
         pairs = snapshot.matching_weights(self.G_ema, self.G)
         beta = self.ema_beta
 
-        @tf.function
+        @tf.function(autograph=False)
         def ema_step():
             for ema, src, trainable in pairs:
                 ema.assign(src + (ema - src) * beta if trainable else src)  # lerp(G, G_ema, beta); buffers copied
 
         self.ema_step = ema_step
 
+    def phases(self, step):
+        """The phases of iteration `step`, in NVIDIA TF1's order (lazy regularization counts from step 0)."""
+        h = self.options.hparams
+        G_reg = bool(h["G_reg_interval"]) and step % h["G_reg_interval"] == 0
+        D_reg = bool(h["D_reg_interval"]) and step % h["D_reg_interval"] == 0
+        return ["G_main"] + (["G_reg"] if G_reg else []) + ["D_main"] + (["D_reg"] if D_reg else [])
+
     def train_iteration(self):
         """One iteration (all phases); returns {stat: (sum, count)}."""
-        h = self.options.hparams
+        phases = self.phases(self.step)
         seeds = self.rng.make_seeds(4)
         stats = {}
 
@@ -183,11 +185,11 @@ class TrainingLoop:
                 stats[name] = (s + float(total), n + float(count))
 
         run(self.g_main_step, seeds[:, 0])
-        if h["G_reg_interval"] and self.step % h["G_reg_interval"] == 0:
+        if "G_reg" in phases:
             run(self.g_reg_step, seeds[:, 1])
         run(self.d_main_step, seeds[:, 2], *self._next_reals())
         self.ema_step()
-        if h["D_reg_interval"] and self.step % h["D_reg_interval"] == 0:
+        if "D_reg" in phases:
             run(self.d_reg_step, seeds[:, 3], *self._next_reals())
         self.step += 1
         self.nimg += self.batch
@@ -207,7 +209,14 @@ class TrainingLoop:
     # === Checkpoints and snapshots ===
 
     def _checkpoint(self):
-        return tf.train.Checkpoint(G=self.G, D=self.D, G_ema=self.G_ema, G_opt=self.G_opt, D_opt=self.D_opt,
+        # Variables are listed explicitly: tf.train.Checkpoint does not follow Keras 3 models' sub-layers (it would
+        # reach most weights only through the optimizers and miss G_ema's).
+        def weights(model):
+            return {w.path.replace("/", "."): w.value for w in model.weights}
+
+        return tf.train.Checkpoint(G=weights(self.G), D=weights(self.D), G_ema=weights(self.G_ema),
+                                   G_opt=[v.value for v in self.G_opt.variables],
+                                   D_opt=[v.value for v in self.D_opt.variables],
                                    pl_mean=self.pl_mean, rng=self.rng, progress=self.progress,
                                    method=tf.train.Checkpoint(**self.method.checkpoint_items()))
 
@@ -220,7 +229,7 @@ class TrainingLoop:
         latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
         if latest is None:
             return False
-        self._checkpoint().restore(latest).assert_existing_objects_matched()
+        self._checkpoint().restore(latest).assert_consumed()
         self.step, self.nimg, self.reals_consumed = (int(v) for v in self.progress.numpy())
         return True
 
@@ -275,8 +284,7 @@ class TrainingLoop:
             desc = f"{o.method}-{os.path.basename(os.path.normpath(o.dataset_path))}-{o.config}-{o.num_gpus}gpu"
             desc += "-cond" if o.conditional else ""
             desc += "-mirror" if o.mirror_augment else ""
-            self.run_dir = next_run_dir(o.result_dir, desc)
-            os.makedirs(self.run_dir)
+            self.run_dir = create_run_dir(o.result_dir, desc)
         o.run_dir = self.run_dir
         o.save(os.path.join(self.run_dir, "training_options.json"))
         self.checkpoints = tf.train.CheckpointManager(self._checkpoint(), os.path.join(self.run_dir, "checkpoints"),
@@ -285,8 +293,6 @@ class TrainingLoop:
 
     def train(self):
         """Runs until total_kimg; returns the run directory."""
-        o = self.options
-        self.last_snapshot = None
         resume_dir = self._open_run_dir()
         tee = _Tee(os.path.join(self.run_dir, "log.txt"))
         sys.stdout = tee
@@ -296,7 +302,10 @@ class TrainingLoop:
             sys.stdout = tee.stdout
             tee.close()
 
-    def _train(self, resume_dir):
+    def prepare(self, resume_dir=None):
+        """Restores a run directory's checkpoint (exact resume) or a snapshot's weights (--resume FILE), else starts
+        G_ema as a copy of G; opens the data stream at the right position; compiles the steps. Returns whether a
+        checkpoint was restored."""
         o = self.options
         resumed = False
         if resume_dir:
@@ -310,8 +319,17 @@ class TrainingLoop:
             meta = snapshot.load_weights_into(o.resume, self.G, self.D, self.G_ema)
             self.nimg = int(meta.get("kimg", 0) * 1000)
             print(f"Initialised from {o.resume} (kimg {self.nimg / 1000:.1f}); optimizer state starts fresh")
-        else:
+        elif not resumed:
             self.ema_init()
+        self.data_iter = iter(self.dataset.distributed_pipeline(
+            self.strategy, self.batch, shuffle=True, mirror=o.mirror_augment, seed=o.seed,
+            start_image=self.reals_consumed))
+        self._build_steps()
+        return resumed
+
+    def _train(self, resume_dir):
+        o = self.options
+        resumed = self.prepare(resume_dir)
         print(f"Run directory: {self.run_dir}")
         print(f"Method {o.method}, config {o.config}, dataset {self.dataset.path} "
               f"({self.dataset.num_images} images, {self.dataset.resolution}x{self.dataset.resolution}x"
@@ -319,11 +337,6 @@ class TrainingLoop:
         print(f"G: {count_params(self.G):,} parameters; D: {count_params(self.D):,} parameters")
         if resumed:
             print(f"Resumed from the checkpoint at kimg {self.nimg / 1000:.1f} (iteration {self.step})")
-
-        self.data_iter = iter(self.dataset.distributed_pipeline(
-            self.strategy, self.batch, shuffle=True, mirror=o.mirror_augment, seed=o.seed,
-            start_image=self.reals_consumed))
-        self._build_steps()
         reals = self._setup_grid()
         if not resumed:
             save_grid(reals, os.path.join(self.run_dir, "reals.png"), cols=self.grid_cols)

@@ -13,6 +13,7 @@ import re
 
 import keras
 
+from stylegan2 import networks  # noqa: F401  (registers the network classes a snapshot holds)
 from stylegan2.errors import UserError
 
 SNAPSHOT_PATTERN = re.compile(r"network-snapshot-(\d+(?:\.\d+)?)\.keras$")
