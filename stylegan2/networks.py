@@ -99,12 +99,8 @@ class MappingNetwork(keras.Model):
         self.w_avg_beta = float(w_avg_beta)
         self.init_mul = float(init_mul)
         self.normalize = PixelNorm(name="normalize", dtype=self.dtype_policy)
-        self.fcs = [
-            FullyConnected(
-                w_dim, activation="lrelu", lr_multiplier=lr_multiplier, init_mul=init_mul, name=f"fc{idx}", dtype=self.dtype_policy
-            )
-            for idx in range(num_layers)
-        ]
+        fc_kwargs = dict(activation="lrelu", lr_multiplier=lr_multiplier, init_mul=init_mul, dtype=self.dtype_policy)
+        self.fcs = [FullyConnected(w_dim, name=f"fc{idx}", **fc_kwargs) for idx in range(num_layers)]
 
     def build(self, input_shape=None):
         """Creates every weight from the config; input_shape (of z) is not needed."""
@@ -210,17 +206,17 @@ class SynthesisNetwork(keras.Model):
         self._filter = setup_filter()
 
         layer_kwargs = dict(w_dim=w_dim, fused_modconv=fused_modconv, init_mul=init_mul, dtype=self.dtype_policy)
+        conv_kwargs = dict(layer_kwargs, noise_mode=noise_mode)
         self.const = ConstantInput(self.fmaps(1), name="b4.const", dtype=self.dtype_policy)
-        self.convs = [SynthesisLayer(self.fmaps(1), resolution=4, noise_mode=noise_mode, name="b4.conv1", **layer_kwargs)]
+        self.convs = [SynthesisLayer(self.fmaps(1), resolution=4, name="b4.conv1", **conv_kwargs)]
         self.torgbs = {}  # resolution -> ToRGBLayer
         self.skips = {}  # resolution -> Conv2dLayer ('resnet' only)
         for r in range(2, self.resolution_log2 + 1):
             res = 2**r
             if r > 2:
                 for name, up in (("conv0", 2), ("conv1", 1)):
-                    self.convs.append(
-                        SynthesisLayer(self.fmaps(r - 1), resolution=res, up=up, noise_mode=noise_mode, name=f"b{res}.{name}", **layer_kwargs)
-                    )
+                    conv = SynthesisLayer(self.fmaps(r - 1), resolution=res, up=up, name=f"b{res}.{name}", **conv_kwargs)
+                    self.convs.append(conv)
                 if architecture == "resnet":
                     self.skips[res] = Conv2dLayer(
                         self.fmaps(r - 1), 1, bias=False, up=2, init_mul=init_mul, name=f"b{res}.skip", dtype=self.dtype_policy
@@ -258,7 +254,9 @@ class SynthesisNetwork(keras.Model):
         layers' own (noise_mode: None = the constructor's). fused_modconv: None = the constructor's."""
         _check_shape(self.name, "ws", ws, (None, self.num_ws, self.w_dim))
         if noise is not None and len(noise) != len(self.convs):
-            raise ValueError(f"{self.name}: {len(noise)} noise tensors given, expected {len(self.convs)} (see noise_shapes).")
+            raise ValueError(
+                f"{self.name}: {len(noise)} noise tensors given, expected {len(self.convs)} (see noise_shapes)."
+            )
 
         def conv(idx, x):
             layer_noise = None if noise is None else noise[idx]
@@ -304,7 +302,8 @@ class SynthesisNetwork(keras.Model):
 class Generator(keras.Model):
     """Mapping + synthesis with w_avg and truncation (TF1 `G_main`): z [N,z_dim], c [N,c_dim] -> images [N,H,W,C].
 
-    `G(z, c)` is for inference. A training step composes the parts itself, drawing its own randomness:
+    `G(z, c)` is for inference. A training step composes the parts itself, drawing its own randomness (for the
+    global batch, then sliced per replica, so that 1 device and N replicas compute the same thing):
     ```python
     ws = G.mapping(z, c)
     G.update_w_avg(ws)

@@ -175,3 +175,18 @@ def write_like_nvidia(tfrecord_dir, images_chw, labels=None):
     if labels is not None:
         with open(prefix + "-rxx.labels", "wb") as f:
             np.save(f, labels.astype(np.float32))
+
+
+def one_line_user_error(func, argv, *fragments):
+    """Runs `func(argv)`, which must raise a one-line UserError containing every fragment; returns the message."""
+    import pytest
+
+    from stylegan2.errors import UserError
+
+    with pytest.raises(UserError) as info:
+        func(argv)
+    message = str(info.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message

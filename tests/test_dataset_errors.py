@@ -21,13 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def fails(argv, *fragments):
     """Runs a dataset_tool command that must fail: a one-line UserError containing every fragment."""
-    with pytest.raises(UserError) as info:
-        run(argv)
-    message = str(info.value)
-    assert "\n" not in message
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
+    return fixtures.one_line_user_error(run, argv, *fragments)
 
 
 def no_output(parent, name="out"):

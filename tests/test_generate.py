@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import fixtures
 import numpy as np
 import PIL.Image
 import pytest
@@ -82,13 +83,7 @@ def assert_close(a, b):
 
 def fails(argv, *fragments):
     """A one-line UserError containing every fragment, and no run directory left behind."""
-    with pytest.raises(UserError) as info:
-        run(argv)
-    message = str(info.value)
-    assert "\n" not in message
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
+    return fixtures.one_line_user_error(run, argv, *fragments)
 
 
 # === Parsing ===

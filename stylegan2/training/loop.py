@@ -371,7 +371,7 @@ class TrainingLoop:
             values = {name: s / max(n, 1) for name, (s, n) in sorted(sums.items())}
             self.method.on_tick(self, values)
             mem = peak_memory_gb()
-            eta = (total_nimg - self.nimg) / 1000 * sec_per_kimg
+            eta = max(total_nimg - self.nimg, 0) / 1000 * sec_per_kimg
             print(f"tick {tick:<5d} kimg {self.nimg / 1000:<8.1f} minibatch {self.batch:<4d} "
                   f"time {format_time(now - train_start_time):<12s} sec/tick {tick_time:<7.1f} "
                   f"sec/kimg {sec_per_kimg:<7.2f} maintenance {maintenance:<6.1f} "
