@@ -210,3 +210,37 @@ def test_bad_runtime_input(data_dir, tmp_path):
                      strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
     with pytest.raises(UserError, match="minibatch-stddev group size 4"):
         TrainingLoop(options_for(data_dir, tmp_path, "--batch", "6"))
+
+
+def _free_ports(n):
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_worker_multiworker_run_on_localhost(data_dir, tmp_path):
+    """TF_CONFIG -> MultiWorkerMirroredStrategy: two processes train together; only the chief writes the run."""
+    ports = _free_ports(2)
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        cmd = [sys.executable, os.path.join(ROOT, "run_training.py"), "--data-dir", data_dir, "--dataset", "ds",
+               "--config", "tiny", "--total-kimg", "0.032", "--kimg-per-tick", "0.016", "--grid", "2x2",
+               "--result-dir", str(tmp_path / f"r{index}")]
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True))
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    chief = os.path.join(tmp_path, "r0", "00000-stylegan2-ds-tiny-1gpu")
+    log = open(os.path.join(chief, "log.txt")).read()
+    assert "2 replica(s), batch 8" in log and log.count("\ntick ") == 2
+    assert load_snapshot(chief).metadata["kimg"] == 0.032
+    assert not os.path.exists(tmp_path / "r1")  # the worker's outputs went to a temporary directory, now removed

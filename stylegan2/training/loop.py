@@ -14,7 +14,9 @@ checkpoint that resumes exactly (weights, optimizer moments, counters, EMA, pl_m
 import math
 import os
 import resource
+import shutil
 import sys
+import tempfile
 import time
 
 import keras
@@ -27,7 +29,7 @@ from stylegan2.images import save_grid
 from stylegan2.rundir import create_run_dir
 from stylegan2.training import snapshot
 from stylegan2.training.method import StepContext, get_method
-from stylegan2.training.strategy import make_strategy
+from stylegan2.training.strategy import is_chief, make_strategy
 
 
 class TrainingDiverged(UserError):
@@ -79,6 +81,7 @@ class TrainingLoop:
         if options.deterministic:
             tf.config.experimental.enable_op_determinism()
         self.strategy = strategy or make_strategy(options.num_gpus)
+        self.is_chief = is_chief(self.strategy)
         self.method = get_method(options.method)(options)
         self.dataset = ImageDataset(options.dataset_path)
         h = options.hparams
@@ -276,17 +279,22 @@ class TrainingLoop:
     # === The loop ===
 
     def _open_run_dir(self):
+        """The run directory; on a non-chief worker of a multi-worker run, a private temporary directory (every
+        worker must write its checkpoints, only the chief's are kept; NV's convention)."""
         o = self.options
         resume_dir = o.resume if o.resume and os.path.isdir(o.resume) else None
-        if resume_dir:
+        if not self.is_chief:
+            self.run_dir = tempfile.mkdtemp(prefix="stylegan2-worker-")
+        elif resume_dir:
             self.run_dir = resume_dir
         else:
             desc = f"{o.method}-{os.path.basename(os.path.normpath(o.dataset_path))}-{o.config}-{o.num_gpus}gpu"
             desc += "-cond" if o.conditional else ""
             desc += "-mirror" if o.mirror_augment else ""
             self.run_dir = create_run_dir(o.result_dir, desc)
-        o.run_dir = self.run_dir
-        o.save(os.path.join(self.run_dir, "training_options.json"))
+        if self.is_chief:
+            o.run_dir = self.run_dir
+            o.save(os.path.join(self.run_dir, "training_options.json"))
         self.checkpoints = tf.train.CheckpointManager(self._checkpoint(), os.path.join(self.run_dir, "checkpoints"),
                                                       max_to_keep=2)
         return resume_dir
@@ -301,6 +309,8 @@ class TrainingLoop:
         finally:
             sys.stdout = tee.stdout
             tee.close()
+            if not self.is_chief:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def prepare(self, resume_dir=None):
         """Restores a run directory's checkpoint (exact resume) or a snapshot's weights (--resume FILE), else starts
@@ -338,7 +348,7 @@ class TrainingLoop:
         if resumed:
             print(f"Resumed from the checkpoint at kimg {self.nimg / 1000:.1f} (iteration {self.step})")
         reals = self._setup_grid()
-        if not resumed:
+        if not resumed and self.is_chief:
             save_grid(reals, os.path.join(self.run_dir, "reals.png"), cols=self.grid_cols)
             self.save_fakes("fakes_init.png")
         self.method.on_start(self)
@@ -389,7 +399,7 @@ class TrainingLoop:
             sums = {}
 
             maintenance_start = time.time()
-            if done or tick % o.snapshot_ticks == 0:
+            if (done or tick % o.snapshot_ticks == 0) and self.is_chief:
                 self.save_fakes(f"fakes{self.kimg_tag()}.png")
                 self.save_snapshot()
                 self.method.on_snapshot(self, self.nimg / 1000)
@@ -401,8 +411,9 @@ class TrainingLoop:
         print(f"Done: {self.nimg / 1000:.1f} kimg in {format_time(time.time() - train_start_time)} "
               f"({(self.nimg - start_nimg) / max(time.time() - train_start_time, 1e-8):.1f} img/s). "
               f"Last snapshot: {self.last_snapshot}", flush=True)
-        with open(os.path.join(self.run_dir, "_finished.txt"), "w"):
-            pass
+        if self.is_chief:
+            with open(os.path.join(self.run_dir, "_finished.txt"), "w"):
+                pass
         return self.run_dir
 
     def ema_init(self):

@@ -54,3 +54,15 @@ def replica_info():
     """(replica id, number of replicas) of the current replica context, over all workers."""
     ctx = tf.distribute.get_replica_context()
     return ctx.replica_id_in_sync_group, ctx.num_replicas_in_sync
+
+
+def is_chief(strategy):
+    """Whether this process writes the run's outputs: always, except on non-chief workers of a multi-worker run
+    (the chief is task 'chief', or worker 0 when the cluster has no chief)."""
+    resolver = getattr(strategy, "cluster_resolver", None)  # MultiWorkerMirroredStrategy only
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    if task_type == "chief":
+        return True
+    return task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()

@@ -1,0 +1,222 @@
+"""StyleGAN2 training and generation speed on this machine: img/s, ms/iteration, ms per phase, peak memory.
+
+    .venv/bin/python bench/bench_stylegan2.py [--config bench32] [--batch 32] [--iters 32] [--gen-batch 64]
+
+Training drives the real loop (`stylegan2.training.loop.TrainingLoop`) on real data: a 32x32x3 digits dataset
+(`dataset_tool.py create_digits`) written to a temporary directory, or `--dataset DIR`. It warms up with
+`--warmup` iterations (>= 16: iteration 0 runs all four phases, so every phase is traced), then times `--iters`
+whole iterations (a multiple of 16, starting at a multiple of 16, so path length (every 4) and R1 (every 16) run
+at their real rates). Then it times each compiled phase on its own (G main, G reg, D main, D reg, the EMA update,
+and fetching a real batch). Generation times G_ema(z) (no truncation, random noise) in a `tf.function`.
+
+Threading: `--intra N --inter M` call `tf.config.threading` before TensorFlow starts (default: TensorFlow's own).
+oneDNN: set `TF_ENABLE_ONEDNN_OPTS=0/1` in the environment; it is printed. `--profile DIR` writes a
+`tf.profiler` trace of a few timed iterations to DIR (TensorBoard's profile plugin reads it).
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def load_average():
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
+
+
+def median_ms(times):
+    return 1000 * float(np.median(times))
+
+
+def make_dataset(root, num_images):
+    from stylegan2.dataset_tool.mnist import create_digits
+
+    path = os.path.join(root, "digits")
+    create_digits(path, num_images=num_images)
+    return path
+
+
+def build_loop(args, dataset_path, run_dir):
+    from stylegan2.training.cli import build_options
+    from stylegan2.training.loop import TrainingLoop
+
+    options, _ = build_options(["--config", args.config, "--batch", str(args.batch), "--dataset", dataset_path,
+                                "--result-dir", run_dir, "--seed", str(args.seed)])
+    loop = TrainingLoop(options)
+    loop.prepare()
+    return loop
+
+
+def bench_training(args, loop):
+    """Whole iterations through `train_iteration` (exactly what `TrainingLoop.train` runs per iteration)."""
+    if loop.step % 16:
+        raise RuntimeError("timed iterations must start at a multiple of 16")
+    start = time.perf_counter()
+    for _ in range(args.iters):
+        loop.train_iteration()
+    seconds = time.perf_counter() - start
+    return seconds / args.iters
+
+
+def bench_phases(loop, reps):
+    """Each compiled phase on its own: median ms over `reps` calls (reals fetched outside the timing)."""
+    steps = {"G_main": (loop.g_main_step, 0, False), "G_reg": (loop.g_reg_step, 1, False),
+             "D_main": (loop.d_main_step, 2, True), "D_reg": (loop.d_reg_step, 3, True)}
+    result = {}
+    for name, (step, column, with_reals) in steps.items():
+        times = []
+        for _ in range(reps):
+            seed = loop.rng.make_seeds(4)[:, column]
+            reals = loop._next_reals() if with_reals else ()
+            start = time.perf_counter()
+            out = step(seed, *reals)
+            for total, _count in out.values():
+                float(total)
+            times.append(time.perf_counter() - start)
+        result[name] = median_ms(times)
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        loop.ema_step()
+        times.append(time.perf_counter() - start)
+    result["EMA"] = median_ms(times)
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        loop._next_reals()
+        times.append(time.perf_counter() - start)
+    result["next_reals"] = median_ms(times)
+    return result
+
+
+def bench_generation(G, batch, reps, seed=0):
+    import tensorflow as tf
+
+    @tf.function(autograph=False)
+    def generate(z):
+        return G(z, None, truncation_psi=1.0)
+
+    z = tf.constant(np.random.RandomState(seed).randn(batch, G.z_dim).astype(np.float32))
+    for _ in range(3):
+        generate(z).numpy()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        generate(z).numpy()
+        times.append(time.perf_counter() - start)
+    return batch / float(np.median(times)), median_ms(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="bench32", help="Preset")
+    parser.add_argument("--batch", type=int, default=32, help="Training batch")
+    parser.add_argument("--warmup", type=int, default=16, help="Warm-up iterations (a multiple of 16, >= 16)")
+    parser.add_argument("--iters", type=int, default=32, help="Timed iterations (a multiple of 16)")
+    parser.add_argument("--phase-reps", type=int, default=8, help="Calls per phase when timing phases alone, 0 = skip")
+    parser.add_argument("--gen-batch", type=int, default=64, help="Generation batch")
+    parser.add_argument("--gen-reps", type=int, default=10, help="Timed generation batches, 0 = skip")
+    parser.add_argument("--no-train", action="store_true", help="Generation only (G_ema of a fresh loop)")
+    parser.add_argument("--dataset", default=None, help="Dataset directory (default: digits in a temp dir)")
+    parser.add_argument("--images", type=int, default=4096, help="Images in the temporary dataset")
+    parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument("--intra", type=int, default=None, help="tf.config.threading intra-op threads")
+    parser.add_argument("--inter", type=int, default=None, help="tf.config.threading inter-op threads")
+    parser.add_argument("--profile", default=None, help="Write a tf.profiler trace of 4 iterations here")
+    parser.add_argument("--json", default=None, help="Also write the figures to this JSON file")
+    args = parser.parse_args()
+    if args.warmup < 16 or args.warmup % 16 or args.iters % 16 or args.iters < 16:
+        parser.error("--warmup and --iters must be multiples of 16 (>= 16)")
+
+    import tensorflow as tf
+
+    if args.intra is not None:
+        tf.config.threading.set_intra_op_parallelism_threads(args.intra)
+    if args.inter is not None:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter)
+
+    print(f"machine: {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {cpu_model()}; "
+          f"load average {load_average()}")
+    print(f"TensorFlow {tf.__version__}, TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset')}, "
+          f"threads intra={tf.config.threading.get_intra_op_parallelism_threads()} "
+          f"inter={tf.config.threading.get_inter_op_parallelism_threads()} (0 = TensorFlow's choice)")
+    figures = {"config": args.config, "batch": args.batch, "load_before": load_average()}
+
+    with tempfile.TemporaryDirectory(prefix="bench-stylegan2-") as root:
+        dataset = args.dataset or make_dataset(root, args.images)
+        start = time.perf_counter()
+        loop = build_loop(args, dataset, root)
+        print(f"preset {args.config}, batch {args.batch}, dataset {loop.dataset.num_images} images "
+              f"{loop.dataset.resolution}x{loop.dataset.resolution}x{loop.dataset.channels}; "
+              f"build {time.perf_counter() - start:.1f} s")
+
+        if not args.no_train:
+            start = time.perf_counter()
+            for _ in range(args.warmup):
+                loop.train_iteration()
+            print(f"warm-up: {args.warmup} iterations in {time.perf_counter() - start:.1f} s (includes tracing)")
+            sec = bench_training(args, loop)
+            figures.update(train_img_s=args.batch / sec, ms_per_iteration=1000 * sec)
+            print(f"training: {args.batch / sec:.2f} img/s, {1000 * sec:.0f} ms/iteration "
+                  f"(mean of {args.iters} iterations, lazy regularization at its real rate)")
+            if args.phase_reps:
+                phases = bench_phases(loop, args.phase_reps)
+                figures["phase_ms"] = phases
+                amortized = phases["G_main"] + phases["G_reg"] / 4 + phases["D_main"] + phases["D_reg"] / 16 + \
+                    phases["EMA"] + phases["next_reals"] * (1 + 1 / 16)
+                print("phases (median ms): " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()) +
+                      f"; amortized sum {amortized:.0f} ms/iteration")
+            if args.profile:
+                while loop.step % 16:
+                    loop.train_iteration()
+                tf.profiler.experimental.start(args.profile)
+                for _ in range(4):
+                    loop.train_iteration()
+                tf.profiler.experimental.stop()
+                print(f"profile: 4 iterations (steps {loop.step - 4}..{loop.step - 1}) traced to {args.profile}")
+            figures["peak_rss_mb_training"] = peak_rss_mb()
+
+        if args.gen_reps:
+            rate, ms = bench_generation(loop.G_ema, args.gen_batch, args.gen_reps)
+            figures.update(gen_img_s=rate, gen_ms_per_batch=ms)
+            print(f"generation: {rate:.1f} img/s ({ms:.0f} ms per batch of {args.gen_batch}, G_ema, no truncation, "
+                  f"tf.function)")
+
+    figures["peak_rss_mb"] = peak_rss_mb()
+    figures["load_after"] = load_average()
+    print(f"peak memory (ru_maxrss): {figures['peak_rss_mb']:.0f} MB; load average {figures['load_after']}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
