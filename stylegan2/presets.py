@@ -27,6 +27,7 @@ TRAINING_DEFAULTS = dict(
     pl_batch_shrink=2,          # The path length batch is batch_gpu // pl_batch_shrink.
     style_mixing_prob=0.9,      # Probability of mixing the styles of two latents in a training batch.
     ema_kimg=10.0,              # Half-life of the generator's EMA, in thousands of images (TF1 `G_smoothing_kimg`).
+    ema_rampup=None,            # ADA: half-life at most ema_rampup x images seen (short runs); None = NVIDIA TF1.
     G_reg_interval=4,           # Lazy regularization: path length every 4 G steps.
     D_reg_interval=16,          # Lazy regularization: R1 every 16 D steps.
     lr=0.002,                   # Adam learning rate of G and D (before the lazy-regularization correction).
@@ -82,6 +83,7 @@ _PRESETS = {
         gamma=0.01,
         batch=32,
         batch_gpu=16,
+        ema_rampup=0.05,
         description=(
             "CPU demo: 32 channels up to 64 px, 2x128 mapping, R1 gamma 0.01; ~13 s/kimg at 32 px on 2 cores "
             "(G and D steps with lazy R1), digit-like strokes by ~10 kimg."
@@ -140,7 +142,8 @@ def get_preset(name):
             mbstd_group_size=row["mbstd"],
         ),
         training_kwargs=dict(
-            copy.deepcopy(TRAINING_DEFAULTS), r1_gamma=row["gamma"], batch_size=row["batch"], batch_gpu=row["batch_gpu"]
+            copy.deepcopy(TRAINING_DEFAULTS), r1_gamma=row["gamma"], batch_size=row["batch"], batch_gpu=row["batch_gpu"],
+            **({"ema_rampup": row["ema_rampup"]} if "ema_rampup" in row else {}),
         ),
     )
 

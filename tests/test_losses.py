@@ -104,4 +104,4 @@ def test_adam_hyper_parameters_are_corrected_for_lazy_regularization(tiny_loop):
     np.testing.assert_allclose(D_opt.beta_2, 0.99 ** (16 / 17), rtol=1e-7)
     assert G_opt.beta_1 == 0.0 and D_opt.beta_1 == 0.0 and G_opt.epsilon == 1e-8
     # G_ema half-life of 10 kimg at the global batch (tiny: 8): beta = 0.5 ** (8 / 10000)
-    np.testing.assert_allclose(tiny_loop.ema_beta, 0.5 ** (8 / 10000), rtol=1e-12)
+    np.testing.assert_allclose(tiny_loop.ema_beta(), 0.5 ** (8 / 10000), rtol=1e-12)

@@ -43,10 +43,12 @@ def test_unknown_preset_is_a_user_error():
 
 
 def test_training_hyper_parameters_are_nvidia_defaults():
-    assert TRAINING_DEFAULTS == NV_TRAINING
+    assert TRAINING_DEFAULTS == {**NV_TRAINING, "ema_rampup": None}  # no EMA ramp-up in NVIDIA's TF1 code
     for name in list_presets():
         training = get_preset(name)["training_kwargs"]
         assert {k: training[k] for k in NV_TRAINING} == NV_TRAINING
+        # ADA's ramp-up (half-life <= 5% of the images seen) only in the CPU demo preset, for short runs.
+        assert training["ema_rampup"] == (0.05 if name == "small" else None)
         mbstd = get_preset(name)["D_kwargs"]["mbstd_group_size"]
         assert training["batch_gpu"] % mbstd == 0 and training["batch_size"] % training["batch_gpu"] == 0
 

@@ -108,7 +108,6 @@ class TrainingLoop:
         self.progress = tf.Variable([0, 0, 0], dtype=tf.int64, trainable=False, name="progress")  # step, nimg, reals
         self.step = self.nimg = self.reals_consumed = 0
         self.last_snapshot = None
-        self.ema_beta = 0.5 ** (self.batch / max(h["ema_kimg"] * 1000.0, 1e-8))  # NV: Gs_beta from G_smoothing_kimg
 
     def _adam(self, interval):
         h = self.options.hparams
@@ -160,14 +159,22 @@ class TrainingLoop:
         self.d_main_step = self._phase(m.d_main, self.D_opt, D_vars, self.batch, True)
         self.d_reg_step = self._phase(m.d_reg, self.D_opt, D_vars, self.batch, True)
         pairs = snapshot.matching_weights(self.G_ema, self.G)
-        beta = self.ema_beta
 
         @tf.function(autograph=False)
-        def ema_step():
+        def ema_step(beta):
             for ema, src, trainable in pairs:
                 ema.assign(src + (ema - src) * beta if trainable else src)  # lerp(G, G_ema, beta); buffers copied
 
         self.ema_step = ema_step
+
+    def ema_beta(self):
+        """G_ema's decay per step: half-life ema_kimg (NV: Gs_beta = 0.5 ** (minibatch / (G_smoothing_kimg * 1000)));
+        with ema_rampup (ADA), the half-life is at most ema_rampup x the images seen so far, for short runs."""
+        h = self.options.hparams
+        ema_nimg = h["ema_kimg"] * 1000.0
+        if h.get("ema_rampup"):
+            ema_nimg = min(ema_nimg, self.nimg * h["ema_rampup"])
+        return 0.5 ** (self.batch / max(ema_nimg, 1e-8))
 
     def phases(self, step):
         """The phases of iteration `step`, in NVIDIA TF1's order (lazy regularization counts from step 0)."""
@@ -191,7 +198,7 @@ class TrainingLoop:
         if "G_reg" in phases:
             run(self.g_reg_step, seeds[:, 1])
         run(self.d_main_step, seeds[:, 2], *self._next_reals())
-        self.ema_step()
+        self.ema_step(tf.constant(self.ema_beta(), tf.float32))
         if "D_reg" in phases:
             run(self.d_reg_step, seeds[:, 3], *self._next_reals())
         self.step += 1
