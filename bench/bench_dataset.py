@@ -17,10 +17,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from stylegan2.dataset import ImageDataset  # noqa: E402
-from stylegan2.tfrecords import TFRecordExporter  # noqa: E402
+from stylegan2.dataset import ImageDataset
+from stylegan2.tfrecords import TFRecordExporter
 
 
 def write(path, images, lods):

@@ -1,6 +1,7 @@
 """stylegan2.ops against independent NumPy/SciPy references written from NVIDIA's TF1 definitions."""
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -248,6 +249,37 @@ def test_conv2d_resample_grouped(up, down):
     y = np.asarray(conv2d_resample(x, w, f, up=up, down=down))
     close(y[..., :2], np_conv2d_resample(x[..., :3], w[..., :2], f, up, down), atol=1e-4)
     close(y[..., 2:], np_conv2d_resample(x[..., 3:], w[..., 2:], f, up, down), atol=1e-4)
+
+
+def _first_and_second_order(fn, x, w, r):
+    """d/dx, d/dw of <fn(x, w), r>, and d/dw of ||d<fn, r>/dx||^2 (the R1 / path-length pattern)."""
+    x, w = tf.constant(x), tf.constant(w)
+    with tf.GradientTape() as outer:
+        outer.watch(w)
+        with tf.GradientTape() as inner:
+            inner.watch([x, w])
+            loss = tf.reduce_sum(fn(x, w) * r)
+        dx, dw = inner.gradient(loss, [x, w])
+        penalty = tf.reduce_sum(tf.square(dx))
+    return dx.numpy(), dw.numpy(), outer.gradient(penalty, w).numpy()
+
+
+@pytest.mark.parametrize("kernel_size, size", [(1, 6), (3, 6), (3, 5)])
+@pytest.mark.parametrize("up, down", [(1, 1), (2, 1), (1, 2)])
+def test_conv2d_resample_fast_gradients_match_keras_ops(monkeypatch, kernel_size, size, up, down):
+    """The TensorFlow fast paths (custom gradients that are forward convolutions, polyphase transposed conv,
+    separable FIR) give the same values, gradients and second-order gradients as the plain keras.ops path."""
+    cr_module, fir_module = (sys.modules[f"stylegan2.ops.{name}"] for name in ("conv2d_resample", "upfirdn2d"))
+    f = setup_filter([1, 3, 3, 1])
+    x, w = randn(2, size, size, 3), randn(kernel_size, kernel_size, 3, 4)
+    fn = lambda x, w: conv2d_resample(x, w, f, up=up, down=down)
+    r = tf.constant(randn(*fn(x, w).shape))
+    fast_y, fast = np.asarray(fn(x, w)), _first_and_second_order(fn, x, w, r)
+    monkeypatch.setattr(cr_module, "tensorflow_path", lambda x: False)
+    monkeypatch.setattr(fir_module, "tensorflow_path", lambda x: False)
+    close(fast_y, np.asarray(fn(x, w)), atol=1e-4)
+    for got, expected in zip(fast, _first_and_second_order(fn, x, w, r)):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3 * np.abs(expected).max())
 
 
 def test_keras_conv_infers_groups():

@@ -4,7 +4,12 @@ import math
 
 import keras
 
-from stylegan2.ops.bias_act import bias_act, check_activation
+from stylegan2.ops.bias_act import (
+    activation_funcs,
+    bias_act,
+    check_activation,
+    positively_homogeneous,
+)
 from stylegan2.ops.conv2d_resample import conv2d_resample
 from stylegan2.ops.upfirdn2d import setup_filter
 
@@ -59,9 +64,11 @@ class Conv2dLayer(keras.layers.Layer):
         self.weight_gain = self.lr_multiplier / math.sqrt(self.kernel_size * self.kernel_size * in_channels)
 
     def call(self, x):
-        x = conv2d_resample(x, self.weight * self.weight_gain, self._filter, up=self.up, down=self.down)
-        b = None if self.bias is None else self.bias * self.lr_multiplier
-        return bias_act(x, b, self.activation, clamp=self.clamp)
+        # act(x + b) * gain == act(x * gain + b * gain) for lrelu: the gain scales the weight, not the output.
+        gain = activation_funcs[self.activation].def_gain if self.activation in positively_homogeneous else 1.0
+        x = conv2d_resample(x, self.weight * (self.weight_gain * gain), self._filter, up=self.up, down=self.down)
+        b = None if self.bias is None else self.bias * (self.lr_multiplier * gain)
+        return bias_act(x, b, self.activation, gain=activation_funcs[self.activation].def_gain / gain, clamp=self.clamp)
 
     def compute_output_shape(self, input_shape):
         n, h, w, _ = input_shape

@@ -5,7 +5,12 @@ import math
 import keras
 from keras import ops
 
-from stylegan2.ops.bias_act import bias_act, check_activation
+from stylegan2.ops.bias_act import (
+    activation_funcs,
+    bias_act,
+    check_activation,
+    positively_homogeneous,
+)
 
 
 @keras.saving.register_keras_serializable(package="stylegan2")
@@ -54,9 +59,11 @@ class FullyConnected(keras.layers.Layer):
         self.weight_gain = self.lr_multiplier / math.sqrt(fan_in)
 
     def call(self, x):
-        x = ops.matmul(x, self.weight * self.weight_gain)
-        b = None if self.bias is None else self.bias * self.lr_multiplier
-        return bias_act(x, b, self.activation)
+        # act(x + b) * gain == act(x * gain + b * gain) for lrelu: the gain scales the weight, not the output.
+        gain = activation_funcs[self.activation].def_gain if self.activation in positively_homogeneous else 1.0
+        x = ops.matmul(x, self.weight * (self.weight_gain * gain))
+        b = None if self.bias is None else self.bias * (self.lr_multiplier * gain)
+        return bias_act(x, b, self.activation, gain=activation_funcs[self.activation].def_gain / gain)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

@@ -10,7 +10,12 @@ import keras
 from keras import ops
 
 from stylegan2.layers.dense import FullyConnected
-from stylegan2.ops.bias_act import bias_act, check_activation
+from stylegan2.ops.bias_act import (
+    activation_funcs,
+    bias_act,
+    check_activation,
+    positively_homogeneous,
+)
 from stylegan2.ops.modulated_conv import modulated_conv2d
 from stylegan2.ops.upfirdn2d import setup_filter
 
@@ -141,12 +146,17 @@ class SynthesisLayer(keras.layers.Layer):
         """noise_mode, fused_modconv: None = the constructor's; noise: explicit [N,H,W,1] noise, overrides noise_mode."""
         styles = self.affine(w)  # [NI]
         fused = self.fused_modconv if fused_modconv is None else fused_modconv
-        x = modulated_conv2d(x, self.weight * self.weight_gain, styles, up=self.up, resample_filter=self._filter, fused=fused)
+        # act(x + noise + b) * gain == act(x * gain + noise * gain + b * gain) for lrelu: the gain scales the
+        # demodulation coefficients, the noise strength and the bias, not the output.
+        gain = activation_funcs[self.activation].def_gain if self.activation in positively_homogeneous else 1.0
+        x = modulated_conv2d(x, self.weight * self.weight_gain, styles, up=self.up, resample_filter=self._filter,
+                             fused=fused, gain=gain)
         if noise is None:
             noise = self._noise(ops.shape(x)[0], self.noise_mode if noise_mode is None else noise_mode)
         if noise is not None:
-            x = x + noise * self.noise_strength
-        return bias_act(x, self.bias, self.activation, clamp=self.clamp)
+            x = x + noise * (self.noise_strength * gain)
+        return bias_act(x, self.bias * gain, self.activation, gain=activation_funcs[self.activation].def_gain / gain,
+                        clamp=self.clamp)
 
     def compute_output_shape(self, x_shape, w_shape):
         return (x_shape[0], self.resolution, self.resolution, self.filters)

@@ -17,6 +17,10 @@ activation_funcs = {
 }
 
 
+# act(c * x) == c * act(x) for c > 0: the gain can be applied before the activation, to smaller tensors.
+positively_homogeneous = ("linear", "relu", "lrelu")
+
+
 def check_activation(act):
     """Raise a one-line ValueError unless `act` names an entry of `activation_funcs`."""
     if act not in activation_funcs:

@@ -1,27 +1,168 @@
-"""2-D convolution fused with FIR up- or downsampling: NVIDIA's `upsample_conv_2d` / `conv_downsample_2d` in `keras.ops`.
+"""2-D convolution fused with FIR up- or downsampling: NVIDIA's `upsample_conv_2d` / `conv_downsample_2d` in TensorFlow.
 
 Ported from TF1 `dnnlib/tflib/ops/upfirdn_2d.py`; ADA `torch_utils/ops/conv2d_resample.py` computes the same numbers.
+
+Speed on the CPU (bench/bench_stylegan2.py). TensorFlow's CPU `Conv2D` runs near the matmul peak, but its
+`Conv2DBackpropInput` (also the forward of `conv2d_transpose`) reaches only 40-60% of that, and
+`Conv2DBackpropFilter` 75-90%. So every convolution here is one of three ops with custom gradients that are
+again forward convolutions, to any order (R1 and path length differentiate the gradients):
+- `_conv_same`: stride-1 "same" conv; input gradient = `_conv_same` of dy with the flipped, transposed kernel,
+  kernel gradient = a conv of the batch-transposed input with the batch-transposed dy as kernel;
+- `_conv_strided`: stride-s VALID conv (after the FIR when downsampling); input gradient = `_transposed_conv`;
+- `_transposed_conv`: stride-s transposed conv (before the FIR when upsampling), computed as one ordinary conv per
+  output phase (polyphase); input gradient = `_conv_strided`.
+A 1x1 conv with upsampling convolves first and then upsamples, and a 1x1 conv with downsampling filters with the
+stride (ADA's fast paths), so the FIR never computes pixels that are thrown away. Grouped convs (the fused
+modulated conv) and symbolic Keras tensors take the plain `keras.ops` path.
 """
 
+import tensorflow as tf
 from keras import ops
 
-from stylegan2.ops.upfirdn2d import _insert_zeros, _pad, upfirdn2d
+from stylegan2.ops.upfirdn2d import _insert_zeros, _pad, tensorflow_path, upfirdn2d
+
+
+def _flip_transpose(w):
+    """[kh,kw,I,O] -> [kh,kw,O,I] flipped spatially: the kernel of the input gradient of a conv with w."""
+    return tf.reverse(tf.transpose(w, (0, 1, 3, 2)), [0, 1])
+
+
+def _phases(k, size, stride):
+    """Per output phase r of a stride-`stride` transposed conv with k taps along an axis of `size` input pixels:
+    (first tap a0, pad before, pad after) such that phase r = VALID correlation of x, so padded, with w[a0::stride].
+
+    Output p = stride * m + r of "insert zeros, pad (k-1, k-stride), correlate with w" is sum_j w[a0 + stride*j]
+    x[m - q + j]; every phase gets ceil(out / stride) outputs (zeros past the end). None when some phase has no
+    tap or a negative pad (k < stride).
+    """
+    outputs = -(-((size - 1) * stride + k) // stride)
+    phases = []
+    for r in range(stride):
+        a0 = (k - 1 - r) % stride
+        taps = len(range(a0, k, stride))
+        q = (k - 1 - r - a0) // stride
+        after = outputs + taps - 1 - size - q
+        if taps == 0 or q < 0 or after < 0:
+            return None
+        phases.append((a0, q, after))
+    return phases
+
+
+def _conv_same(x, w):
+    """Stride-1 conv, zero padding k // 2 (odd square k): [N,H,W,I] -> [N,H,W,O]."""
+
+    @tf.custom_gradient
+    def conv(x, w):
+        def grad(dy):
+            return _conv_same(dy, _flip_transpose(w)), _kernel_grad_same(x, dy, w.shape[0])
+
+        return tf.nn.conv2d(x, w, 1, "SAME"), grad
+
+    return conv(x, w)
+
+
+def _kernel_grad_same(x, dy, k):
+    """Gradient of `_conv_same` with respect to its kernel [k,k,I,O], as a forward conv over the batch:
+    dw[a,b,i,o] = sum_{n,h,w} x_padded[n,h+a,w+b,i] dy[n,h,w,o] is a VALID conv of x^T [I,H,W,N] by dy^T [H,W,N,O]."""
+    p = k // 2
+    dw = tf.nn.conv2d(tf.transpose(x, (3, 1, 2, 0)), tf.transpose(dy, (1, 2, 0, 3)), 1, [[0, 0], [p, p], [p, p], [0, 0]])
+    return tf.transpose(dw, (1, 2, 0, 3))  # [I,k,k,O] -> [k,k,I,O]
+
+
+def _resize_bottom_right(x, h, w):
+    """Crop or zero-pad [N,H',W',C] at the bottom and right to [N,h,w,C] (tf.slice: its gradient is a Pad, which
+    TensorFlow runs far faster than the StridedSliceGrad of a Python slice)."""
+    _, h0, w0, _ = x.shape
+    if h0 > h or w0 > w:
+        x = tf.slice(x, [0, 0, 0, 0], [-1, min(h0, h), min(w0, w), -1])
+    if h0 < h or w0 < w:
+        x = tf.pad(x, [[0, 0], [0, max(h - h0, 0)], [0, max(w - w0, 0)], [0, 0]])
+    return x
+
+
+def _conv_strided(x, w, stride):
+    """Stride-`stride` VALID conv: [N,H,W,I] -> [N,(H-kh)//s+1,(W-kw)//s+1,O]."""
+
+    @tf.custom_gradient
+    def conv(x, w):
+        def grad(dy):
+            _, h, wd, _ = x.shape
+            dx = _transposed_conv_phases(dy, _flip_transpose(w), stride)  # >= the rows and columns the conv reads
+            if dx is None:
+                dx = tf.compat.v1.nn.conv2d_backprop_input(tf.shape(x), w, dy, [1, stride, stride, 1], "VALID")
+            else:
+                dx = _resize_bottom_right(dx, h, wd)
+            dw = tf.compat.v1.nn.conv2d_backprop_filter(x, w.shape, dy, [1, stride, stride, 1], "VALID")
+            return dx, dw
+
+        return tf.nn.conv2d(x, w, stride, "VALID"), grad
+
+    return conv(x, w)
+
+
+def _transposed_conv_phases(x, w, stride):
+    """Stride-`stride` transposed conv as in `_transposed_conv`, [N,H,W,I] -> [N,mh*s,mw*s,O] whose rows and
+    columns past (H-1)*s+kh and (W-1)*s+kw are zeros (mh, mw: outputs per phase); None if not polyphase-able."""
+    kh, kw, _, _ = w.shape
+    phases_h, phases_w = _phases(kh, x.shape[1], stride), _phases(kw, x.shape[2], stride)
+    if not (phases_h and phases_w):
+        return None
+
+    @tf.custom_gradient
+    def transposed_conv(x, w):
+        def grad(dy):
+            # TF's gradient of conv2d_transpose for the flipped, transposed kernel wt [kkOI], which never reads the
+            # trailing zeros: the input gradient is the stride-s conv of dy, the kernel gradient its filter gradient.
+            wt = _flip_transpose(w)
+            dx = _conv_strided(dy, wt, stride)
+            dwt = tf.compat.v1.nn.conv2d_backprop_filter(dy, wt.shape, x, [1, stride, stride, 1], "VALID")
+            return dx, _flip_transpose(dwt)
+
+        out_channels = w.shape[-1]
+        rows = []
+        for ay, top, bottom in phases_h:
+            cols = [tf.nn.conv2d(x, w[ay::stride, ax::stride], 1, [[0, 0], [top, bottom], [left, right], [0, 0]])
+                    for ax, left, right in phases_w]  # each [N,mh,mw,O]
+            _, mh, mw, _ = cols[0].shape
+            rows.append(tf.reshape(tf.stack(cols, axis=3), [-1, mh, mw * stride, out_channels]))
+        return tf.reshape(tf.stack(rows, axis=2), [-1, mh * stride, mw * stride, out_channels]), grad
+
+    return transposed_conv(x, w)
+
+
+def _fast(x, w):
+    """Whether the custom-gradient ops apply: TensorFlow tensors, one group, static spatial size."""
+    return tensorflow_path(x) and x.shape[-1] == w.shape[2] and None not in x.shape[1:]
 
 
 def _transposed_conv(x, w, stride):
-    """TF1's stride-`stride` transposed conv of `upsample_conv_2d`: [N,H,W,C] -> [N,(H-1)*stride+kh,(W-1)*stride+kw,O].
+    """TF1's stride-`stride` transposed conv of `upsample_conv_2d`: [N,H,W,C] -> [N,(H-1)*stride+kh,(W-1)*stride+kw,O],
+    possibly followed by zero rows and columns: returns (y, extra rows, extra columns).
 
     TF1 flips w spatially and swaps in/out before `conv2d_transpose`; that equals inserting zeros between the
     pixels and then a "full" (padding k - 1) correlation with w, which is how the grouped case is computed.
     """
     kh, kw, in_channels, _ = w.shape
+    if _fast(x, w):
+        y = _transposed_conv_phases(tf.convert_to_tensor(x), tf.convert_to_tensor(w, x.dtype), stride)
+        if y is not None:
+            return y, y.shape[1] - ((x.shape[1] - 1) * stride + kh), y.shape[2] - ((x.shape[2] - 1) * stride + kw)
     if x.shape[-1] == in_channels:
         w = ops.transpose(ops.flip(w, axis=(0, 1)), (0, 1, 3, 2))  # [kkOI]
-        return ops.conv_transpose(x, w, strides=stride, padding="valid", output_padding=0)
+        return ops.conv_transpose(x, w, strides=stride, padding="valid", output_padding=0), 0, 0
     # keras.ops.conv_transpose has no groups.
     x = _insert_zeros(x, stride)
     x = _pad(x, (kw - 1, kw - stride, kh - 1, kh - stride))
-    return ops.conv(x, w, padding="valid")
+    return ops.conv(x, w, padding="valid"), 0, 0
+
+
+def _conv(x, w, stride=1):
+    """conv2d "same" (stride 1, odd square kernel) or VALID (stride > 1), through the custom-gradient ops when they apply."""
+    kh, kw = w.shape[:2]
+    if _fast(x, w) and (stride > 1 or (kh == kw and kh % 2 == 1)):
+        x, w = tf.convert_to_tensor(x), tf.convert_to_tensor(w, x.dtype)
+        return _conv_same(x, w) if stride == 1 else _conv_strided(x, w, stride)
+    return ops.conv(x, w, strides=stride, padding="same" if stride == 1 else "valid")
 
 
 def conv2d_resample(x, w, f=None, up=1, down=1):
@@ -39,13 +180,19 @@ def conv2d_resample(x, w, f=None, up=1, down=1):
         raise ValueError("conv2d_resample: resampling needs a FIR filter `f` (see setup_filter).")
     kw = w.shape[1]
     if up > 1:
-        x = _transposed_conv(x, w, up)
         p = (f.shape[0] - up) - (kw - 1)
         pad0, pad1 = (p + 1) // 2 + up - 1, p // 2 + 1
-        return upfirdn2d(x, f, padding=(pad0, pad1, pad0, pad1), gain=up**2)
+        if kw == 1:
+            # The transposed 1x1 conv is the 1x1 conv with up-1 zeros after each pixel, trailing ones dropped.
+            x = _conv(x, w)
+            return upfirdn2d(x, f, up=up, padding=(pad0, pad1 - (up - 1), pad0, pad1 - (up - 1)), gain=up**2)
+        x, extra_h, extra_w = _transposed_conv(x, w, up)
+        return upfirdn2d(x, f, padding=(pad0, pad1 - extra_w, pad0, pad1 - extra_h), gain=up**2)
     if down > 1:
         p = (f.shape[0] - down) + (kw - 1)
         pad0, pad1 = (p + 1) // 2, p // 2
-        x = upfirdn2d(x, f, padding=(pad0, pad1, pad0, pad1))
-        return ops.conv(x, w, strides=down, padding="valid")
-    return ops.conv(x, w, padding="same")
+        if kw == 1:
+            # The stride-`down` 1x1 conv only reads every down-th filtered pixel: filter with the stride, then conv.
+            return _conv(upfirdn2d(x, f, down=down, padding=(pad0, pad1, pad0, pad1)), w)
+        return _conv(upfirdn2d(x, f, padding=(pad0, pad1, pad0, pad1)), w, stride=down)
+    return _conv(x, w)

@@ -1,16 +1,18 @@
 """StyleGAN2's modulated convolution (TF1 `training/networks_stylegan2.py` `modulated_conv2d_layer`, ADA
 `training/networks.py` `modulated_conv2d`), NHWC in `keras.ops`."""
 
+import keras
 from keras import ops
 
 from stylegan2.ops.conv2d_resample import conv2d_resample
 
 
-def modulated_conv2d(x, weight, styles, demodulate=True, up=1, down=1, resample_filter=None, fused=False):
+def modulated_conv2d(x, weight, styles, demodulate=True, up=1, down=1, resample_filter=None, fused=False, gain=1):
     """Convolve each image with its own weights, weight * styles, demodulated per output channel.
 
     x [N,H,W,I]; weight [kh,kw,I,O], already scaled by its runtime gain; styles [N,I]; resample_filter a
-    `setup_filter` array, needed when up or down exceeds 1. Returns [N,H*up/down,W*up/down,O].
+    `setup_filter` array, needed when up or down exceeds 1. Returns [N,H*up/down,W*up/down,O], times `gain`
+    (folded into the demodulation coefficients [N,O] or the weight, so it costs no pass over the output).
 
     fused=False scales the activations around one shared convolution (NVIDIA `fused_modconv=False`): fast,
     and the only form whose gradient runs on the CPU in TensorFlow. fused=True folds the batch into the
@@ -21,6 +23,19 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=1, down=1, resample_
     if demodulate:
         # d = rsqrt(sum_{kh,kw,I} (w * s)^2 + 1e-8), the sum written as s^2 @ sum_{kh,kw} w^2.
         dcoefs = ops.rsqrt(ops.matmul(ops.square(styles), ops.sum(ops.square(weight), axis=(0, 1))) + 1e-8)  # [NO]
+        if gain != 1:
+            dcoefs = dcoefs * gain
+    elif gain != 1:
+        weight = weight * gain
+
+    if not fused and kh == kw == 1 and up == down == 1 and not isinstance(x, keras.KerasTensor) and None not in x.shape[1:]:
+        # 1x1 (ToRGB): per-sample weights [N,I,O] and one batched matmul; no pass over x for the styles.
+        w = ops.expand_dims(weight[0, 0], 0) * ops.expand_dims(styles, 2)  # [NIO]
+        if demodulate:
+            w = w * ops.expand_dims(dcoefs, 1)
+        _, height, width, _ = x.shape
+        x = ops.matmul(ops.reshape(x, (-1, height * width, in_channels)), ops.cast(w, x.dtype))  # [N,HW,O]
+        return ops.reshape(x, (-1, height, width, out_channels))
 
     if not fused:
         x = x * ops.reshape(styles, (-1, 1, 1, in_channels))  # [NHWI]
