@@ -88,14 +88,14 @@ def bench_training(args, loop):
 
 def bench_phases(loop, reps):
     """Each compiled phase on its own: median ms over `reps` calls (reals fetched outside the timing)."""
-    steps = {"G_main": (loop.g_main_step, 0, False), "G_reg": (loop.g_reg_step, 1, False),
-             "D_main": (loop.d_main_step, 2, True), "D_reg": (loop.d_reg_step, 3, True)}
+    steps = {"G_main": (loop.g_main_step, 0), "G_reg": (loop.g_reg_step, 1),
+             "D_main": (loop.d_main_step, 2), "D_reg": (loop.d_reg_step, 3)}
     result = {}
-    for name, (step, column, with_reals) in steps.items():
+    for name, (step, column) in steps.items():
         times = []
         for _ in range(reps):
             seed = loop.rng.make_seeds(4)[:, column]
-            reals = loop._next_reals() if with_reals else ()
+            reals = loop.method.phase_inputs(name, loop)
             start = time.perf_counter()
             out = step(seed, *reals)
             for total, _count in out.values():
@@ -115,7 +115,7 @@ def bench_phases(loop, reps):
     times = []
     for _ in range(reps):
         start = time.perf_counter()
-        loop._next_reals()
+        loop.next_reals()
         times.append(time.perf_counter() - start)
     result["next_reals"] = median_ms(times)
     return result

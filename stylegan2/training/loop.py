@@ -128,13 +128,14 @@ class TrainingLoop:
         """The real labels D sees: the dataset's rows when conditional, else [N, 0]."""
         return labels if self.options.conditional else labels[:, :0]
 
-    def _phase(self, phase, optimizer, variables, global_batch, with_reals):
-        """A distributed, compiled optimizer step for one phase; returns {stat: (sum, count)} over all replicas."""
+    def _phase(self, phase, optimizer, variables, global_batch):
+        """A distributed, compiled optimizer step for one phase; returns {stat: (sum, count)} over all replicas.
+        `inputs` are what `Method.phase_inputs` supplies (per-replica values, e.g. a batch of reals)."""
 
-        def replica_step(seed, *reals):
+        def replica_step(seed, *inputs):
             ctx = StepContext(self, seed, global_batch)
             with tf.GradientTape() as tape:
-                result = phase(ctx, *reals) if with_reals else phase(ctx)
+                result = phase(ctx, *inputs)
                 if result is None:
                     return {}
                 loss, stats = result
@@ -144,8 +145,8 @@ class TrainingLoop:
             return {name: (tf.reduce_sum(v), tf.cast(tf.size(v), tf.float32)) for name, v in stats.items()}
 
         @tf.function(autograph=False)  # plain TF code: AutoGraph's conversion only costs tracing time
-        def step(seed, *reals):
-            per_replica = self.strategy.run(replica_step, args=(seed, *reals))
+        def step(seed, *inputs):
+            per_replica = self.strategy.run(replica_step, args=(seed, *inputs))
             return tf.nest.map_structure(lambda t: self.strategy.reduce(tf.distribute.ReduceOp.SUM, t, axis=None),
                                          per_replica)
 
@@ -154,10 +155,10 @@ class TrainingLoop:
     def _build_steps(self):
         G_vars, D_vars = self.G.trainable_variables, self.D.trainable_variables
         m = self.method
-        self.g_main_step = self._phase(m.g_main, self.G_opt, G_vars, self.batch, False)
-        self.g_reg_step = self._phase(m.g_reg, self.G_opt, G_vars, self.batch, False)
-        self.d_main_step = self._phase(m.d_main, self.D_opt, D_vars, self.batch, True)
-        self.d_reg_step = self._phase(m.d_reg, self.D_opt, D_vars, self.batch, True)
+        self.g_main_step = self._phase(m.g_main, self.G_opt, G_vars, self.batch)
+        self.g_reg_step = self._phase(m.g_reg, self.G_opt, G_vars, self.batch)
+        self.d_main_step = self._phase(m.d_main, self.D_opt, D_vars, self.batch)
+        self.d_reg_step = self._phase(m.d_reg, self.D_opt, D_vars, self.batch)
         pairs = snapshot.matching_weights(self.G_ema, self.G)
 
         @tf.function(autograph=False)
@@ -189,18 +190,18 @@ class TrainingLoop:
         seeds = self.rng.make_seeds(4)
         stats = {}
 
-        def run(step, seed, *reals):
-            for name, (total, count) in step(seed, *reals).items():
+        def run(phase, step, seed):
+            for name, (total, count) in step(seed, *self.method.phase_inputs(phase, self)).items():
                 s, n = stats.get(name, (0.0, 0.0))
                 stats[name] = (s + float(total), n + float(count))
 
-        run(self.g_main_step, seeds[:, 0])
+        run("G_main", self.g_main_step, seeds[:, 0])
         if "G_reg" in phases:
-            run(self.g_reg_step, seeds[:, 1])
-        run(self.d_main_step, seeds[:, 2], *self._next_reals())
+            run("G_reg", self.g_reg_step, seeds[:, 1])
+        run("D_main", self.d_main_step, seeds[:, 2])
         self.ema_step(tf.constant(self.ema_beta(), tf.float32))
         if "D_reg" in phases:
-            run(self.d_reg_step, seeds[:, 3], *self._next_reals())
+            run("D_reg", self.d_reg_step, seeds[:, 3])
         self.step += 1
         self.nimg += self.batch
         for name, (total, _) in stats.items():
@@ -210,7 +211,8 @@ class TrainingLoop:
                                        f"resume from it with a lower learning rate or a higher --gamma")
         return stats
 
-    def _next_reals(self):
+    def next_reals(self):
+        """The next batch of the training stream: per-replica (images, labels, record indices)."""
         with self.dataset.read_errors():
             images, labels, indices = next(self.data_iter)
         self.reals_consumed += self.batch
@@ -298,6 +300,7 @@ class TrainingLoop:
             desc = f"{o.method}-{os.path.basename(os.path.normpath(o.dataset_path))}-{o.config}-{o.num_gpus}gpu"
             desc += "-cond" if o.conditional else ""
             desc += "-mirror" if o.mirror_augment else ""
+            desc += self.method.describe()
             self.run_dir = create_run_dir(o.result_dir, desc)
         if self.is_chief:
             o.run_dir = self.run_dir
@@ -356,8 +359,8 @@ class TrainingLoop:
             print(f"Resumed from the checkpoint at kimg {self.nimg / 1000:.1f} (iteration {self.step})")
         reals = self._setup_grid()
         if not resumed and self.is_chief:
-            save_grid(reals, os.path.join(self.run_dir, "reals.png"), cols=self.grid_cols)
-            self.save_fakes("fakes_init.png")
+            save_grid(reals, os.path.join(self.run_dir, self.method.reals_grid), cols=self.grid_cols)
+            self.save_fakes(self.method.fakes_grid.format(kimg="_init"))
         self.method.on_start(self)
         summary = tf.summary.create_file_writer(self.run_dir)
         total_nimg = int(o.total_kimg * 1000)
@@ -407,7 +410,7 @@ class TrainingLoop:
 
             maintenance_start = time.time()
             if (done or tick % o.snapshot_ticks == 0) and self.is_chief:
-                self.save_fakes(f"fakes{self.kimg_tag()}.png")
+                self.save_fakes(self.method.fakes_grid.format(kimg=self.kimg_tag()))
                 self.save_snapshot()
                 self.method.on_snapshot(self, self.nimg / 1000)
             if done or tick % o.checkpoint_ticks == 0 or tick % o.snapshot_ticks == 0:

@@ -3,7 +3,8 @@
 The loop (stylegan2/training/loop.py) owns the strategy, optimizers, lazy regularization, EMA, ticks, logging,
 snapshots and resume. A method supplies only what differs:
   - `build_networks(dataset)`: G and D (called inside the strategy scope);
-  - the loss of each phase, per sample: `g_main`, `g_reg`, `d_main`, `d_reg` (defaults: StyleGAN2's);
+  - the loss of each phase, per sample: `g_main`, `g_reg`, `d_main`, `d_reg` (defaults: StyleGAN2's), and the
+    inputs each phase takes per iteration, `phase_inputs` (default: a batch of reals for D's phases, nothing for G's);
   - hooks on the schedule: `on_start`, `on_step`, `on_tick`, `on_snapshot`;
   - its own state, saved and restored with the checkpoint: `checkpoint_items()`.
 Phase functions run inside `strategy.run` under `tf.function`; all their randomness comes from `ctx.draws`, which
@@ -100,9 +101,15 @@ class Method:
 
     name = None
     description = ""
+    reals_grid = "reals.png"  # the run directory's image grids (NVIDIA's names)
+    fakes_grid = "fakes{kimg}.png"  # {kimg}: the kimg tag, or "_init" before training
 
     def __init__(self, options):
         self.options = options
+
+    def describe(self):
+        """A suffix for the run directory's name (e.g. the method's key options)."""
+        return ""
 
     # === Networks and state ===
 
@@ -115,6 +122,11 @@ class Method:
         return {}
 
     # === Loss per phase: each returns (per-sample loss [b], {stat name: per-sample values}) ===
+
+    def phase_inputs(self, phase, loop):
+        """The extra arguments of phase `phase` ('G_main', 'G_reg', 'D_main', 'D_reg') for this iteration, as
+        per-replica values (e.g. from a distributed dataset iterator); called on the host before each phase runs."""
+        return loop.next_reals() if phase.startswith("D") else ()
 
     def g_main(self, ctx):
         raise NotImplementedError
