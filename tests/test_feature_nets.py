@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from stylegan2.errors import UserError
 from stylegan2.metrics import convert_lpips, digit_classifier, weights
+from stylegan2.metrics.arithmetic import stacked_predictions
 from stylegan2.metrics.feature_nets import (
     LPIPS,
     VGG16_BLOCKS,
@@ -305,7 +306,7 @@ def test_digit_classifier_cli_saves_and_classifies_stacked(tmp_path, capsys):
     assert preds.shape == (4, 3) and preds.dtype == np.int64 and preds.min() >= 0 and preds.max() <= 9
     np.testing.assert_array_equal(digit_classifier.classify_stacked(str(output), stacked), preds)
     modes = preds[:, 0] + 10 * preds[:, 1] + 100 * preds[:, 2]
-    np.testing.assert_array_equal(digit_classifier.stacked_modes(preds), modes)
+    np.testing.assert_array_equal(stacked_predictions(preds), modes)
     with pytest.raises(UserError, match="digit classifier not found"):
         digit_classifier.load_classifier(str(tmp_path / "missing.keras"))
 

@@ -156,12 +156,6 @@ def classify_stacked(classifier, images, batch_size=1024):
     return np.argmax(logits, axis=1).reshape(n, c).astype(np.int64)
 
 
-def stacked_modes(predictions):
-    """Per-channel digits [N,3] -> Stacked-MNIST modes d0 + 10 d1 + 100 d2 [N]."""
-    predictions = np.asarray(predictions)
-    return predictions @ (10 ** np.arange(predictions.shape[1]))
-
-
 @exit_on_user_error
 def main(argv=None):
     parser = argparse.ArgumentParser(

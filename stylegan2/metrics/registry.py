@@ -1,14 +1,15 @@
-"""The metric registry (ADA metrics/metric_main.py): a metric is a function registered under its protocol name
-(`fid50k`, `mode_counts_24k`, ...); `run_training.py --metrics` and `run_metrics.py` accept exactly these names."""
+"""The metric registry (NV metrics/metric_defaults.py, ADA metrics/metric_main.py): a metric is a function
+registered under its protocol name (`fid50k`, `mode_counts_24k`, ...) with its keyword arguments;
+`run_training.py --metrics` and `run_metrics.py` accept exactly these names."""
 
 from stylegan2.errors import UserError
 
 _METRICS = {}
 
 
-def register_metric(fn):
-    _METRICS[fn.__name__] = fn
-    return fn
+def register_metric(metric_name, fn, **kwargs):
+    """`fn(ctx, **kwargs)` -> {result name: float} (ctx: stylegan2.metrics.runner.MetricContext)."""
+    _METRICS[metric_name] = (fn, kwargs)
 
 
 def list_metrics():
@@ -16,6 +17,7 @@ def list_metrics():
 
 
 def get_metric(name):
+    """(fn, kwargs) of a registered metric."""
     if name not in _METRICS:
         raise UserError(f"unknown metric {name!r}; available: {', '.join(list_metrics()) or 'none yet'}")
     return _METRICS[name]

@@ -413,6 +413,10 @@ class TrainingLoop:
                 self.save_fakes(self.method.fakes_grid.format(kimg=self.kimg_tag()))
                 self.save_snapshot()
                 self.method.on_snapshot(self, self.nimg / 1000)
+                if o.metrics:
+                    with summary.as_default(step=self.nimg):
+                        for name, value in self.compute_metrics().items():
+                            tf.summary.scalar(f"Metrics/{name}", value)
             if done or tick % o.checkpoint_ticks == 0 or tick % o.snapshot_ticks == 0:
                 self.save_checkpoint()
             maintenance = time.time() - maintenance_start
@@ -425,6 +429,19 @@ class TrainingLoop:
             with open(os.path.join(self.run_dir, "_finished.txt"), "w"):
                 pass
         return self.run_dir
+
+    def compute_metrics(self):
+        """--metrics on G_ema at a snapshot: printed to log.txt, appended to metric-<name>.jsonl (chief only)."""
+        from stylegan2.metrics import protocols  # noqa: F401  (registers the metrics)
+        from stylegan2.metrics.runner import MetricContext, run_metrics
+
+        if getattr(self, "metric_context", None) is None:
+            # Generation runs on every replica of a one-machine strategy; a multi-worker chief generates alone.
+            strategy = self.strategy if isinstance(self.strategy, tf.distribute.MirroredStrategy) else None
+            self.metric_context = MetricContext(self.G_ema, self.dataset, strategy=strategy,
+                                                mirror=self.options.mirror_augment, **self.options.metric_settings)
+        return run_metrics(self.metric_context, self.options.metrics, run_dir=self.run_dir,
+                           snapshot=self.last_snapshot, kimg=self.nimg / 1000)
 
     def ema_init(self):
         """G_ema starts as a copy of G (NV: Gs = G.clone())."""

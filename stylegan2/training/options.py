@@ -34,6 +34,7 @@ class TrainingOptions:
     hparams: dict = dataclasses.field(default_factory=dict)  # the preset's training hyper-parameters, overridden
     network_overrides: dict = dataclasses.field(default_factory=dict)  # keyword overrides for build_networks
     method_options: dict = dataclasses.field(default_factory=dict)  # method-specific flags
+    metric_settings: dict = dataclasses.field(default_factory=dict)  # MetricContext keywords (--inception, ...)
     run_dir: str = None  # set when the run starts
 
     @property
