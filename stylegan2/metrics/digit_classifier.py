@@ -13,7 +13,6 @@ The classifier takes 28x28x1 digits in [0,1]. Stacked-MNIST images are 32x32: 28
 import argparse
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -107,16 +106,10 @@ def save_classifier(model, path):
     """Saves as .keras under a temporary name, then renames (nothing half-written survives)."""
     if not path.endswith(".keras"):
         raise UserError(f"--output {path}: the classifier is saved as a .keras file; give a name ending in .keras")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".tmp-", suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    from stylegan2.training.snapshot import save_keras_atomic
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    save_keras_atomic(model, path)
 
 
 def load_classifier(path):

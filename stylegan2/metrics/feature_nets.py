@@ -171,7 +171,18 @@ def _dense_logits(features, layer):
     return tf.matmul(features, tf.convert_to_tensor(layer.kernel)) + tf.convert_to_tensor(layer.bias)
 
 
-class KerasInceptionV3:
+class _KerasFeatureNet:
+    """A feature network wrapping a keras.applications model; `from_model` takes a stand-in with the same layer
+    names (tests): `avg_pool` and `predictions` for InceptionV3, `fc2` for VGG16."""
+
+    @classmethod
+    def from_model(cls, model):
+        net = cls.__new__(cls)
+        net._set(model)
+        return net
+
+
+class KerasInceptionV3(_KerasFeatureNet):
     """keras.applications.InceptionV3 (ImageNet, include_top). NOT the FID network of published results: other
     weights, 1000 classes, and its own preprocessing.
 
@@ -189,13 +200,6 @@ class KerasInceptionV3:
         model = keras.applications.InceptionV3(include_top=True, weights=None)
         self._set(_load_keras_weights(model, path, "InceptionV3"))
 
-    @classmethod
-    def from_model(cls, model):
-        """From a Keras model with layers `avg_pool` and `predictions` (a stand-in in tests)."""
-        net = cls.__new__(cls)
-        net._set(model)
-        return net
-
     def _set(self, model):
         self.model = model
         self._features = keras.Model(model.inputs, model.get_layer("avg_pool").output)
@@ -207,7 +211,7 @@ class KerasInceptionV3:
         return {"pool": features, "logits": _dense_logits(features, self._head)}
 
 
-class VGG16Features:
+class VGG16Features(_KerasFeatureNet):
     """VGG16 fc2 features (4096-d, after ReLU), the embedding of Kynkäänniemi et al.'s precision/recall as in
     NVIDIA's metrics/precision_recall.py (vgg16.pkl).
 
@@ -230,13 +234,6 @@ class VGG16Features:
         path = resolve_weights("vgg16", path)
         model = keras.applications.VGG16(include_top=True, weights=None)
         self._set(_load_keras_weights(model, path, "VGG16"))
-
-    @classmethod
-    def from_model(cls, model):
-        """From a Keras model with a layer `fc2` taking 224x224 BGR mean-subtracted images (a stand-in in tests)."""
-        net = cls.__new__(cls)
-        net._set(model)
-        return net
 
     def _set(self, model):
         self.model = model

@@ -70,17 +70,22 @@ def matching_weights(dst, src):
     return pairs
 
 
-def save_snapshot(path, G, D, G_ema, metadata):
-    """Writes G, D, G_ema as one .keras file, atomically."""
-    snap = NetworkSnapshot(G, D, G_ema, metadata=metadata, name="network_snapshot")
-    snap.build()
+def save_keras_atomic(model, path):
+    """model.save(path) under a temporary name in the same folder, then a rename: nothing half-written survives."""
     tmp = f"{path}.tmp-{os.getpid()}.keras"
     try:
-        snap.save(tmp)
+        model.save(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def save_snapshot(path, G, D, G_ema, metadata):
+    """Writes G, D, G_ema as one .keras file, atomically."""
+    snap = NetworkSnapshot(G, D, G_ema, metadata=metadata, name="network_snapshot")
+    snap.build()
+    save_keras_atomic(snap, path)
 
 
 def latest_snapshot(run_dir):
