@@ -145,7 +145,8 @@ def classify_stacked(classifier, images, batch_size=1024):
         x = x[:, PAD:-PAD, PAD:-PAD, :]
     digits = tf.reshape(tf.transpose((tf.clip_by_value(x, -1.0, 1.0) + 1.0) / 2.0, [0, 3, 1, 2]),
                         [-1, INPUT_SIZE, INPUT_SIZE, 1])
-    logits = classifier.predict(digits, batch_size=batch_size, verbose=0)
+    logits = np.concatenate([np.asarray(classifier(digits[i:i + batch_size], training=False))
+                             for i in range(0, len(digits), batch_size)])
     return np.argmax(logits, axis=1).reshape(n, c).astype(np.int64)
 
 

@@ -133,9 +133,13 @@ def _stacked_mnist_predictions(ctx, num_images):
         raise UserError("Stacked-MNIST metrics need a 3-channel generator (one digit per channel)")
     from stylegan2.metrics.digit_classifier import classify_stacked
 
-    classifier = ctx.classifier()
-    channels = np.concatenate([classify_stacked(classifier, images) for images in ctx.generated(ctx.count(num_images))])
-    return arithmetic.stacked_predictions(channels)
+    key = ("stacked-mnist predictions", ctx.count(num_images))
+    if key not in ctx.memo:  # mode_counts_24k and KL24k of one snapshot share the predictions
+        classifier = ctx.classifier()
+        channels = np.concatenate([classify_stacked(classifier, images)
+                                   for images in ctx.generated(ctx.count(num_images))])
+        ctx.memo[key] = arithmetic.stacked_predictions(channels)
+    return ctx.memo[key]
 
 
 def _classifier_info(ctx):

@@ -57,6 +57,7 @@ class MetricContext:
         self.seed = seed
         self.progress = progress
         self._generate_fn = None
+        self.memo = {}  # results shared by the metrics of one run_metrics call (one state of G)
         if G is not None and G.synthesis.img_resolution != dataset.resolution:
             raise UserError(f"{dataset.path}: {dataset.resolution}x{dataset.resolution} images, but the network "
                             f"generates {G.synthesis.img_resolution}x{G.synthesis.img_resolution}; use the dataset it was trained on")
@@ -198,6 +199,7 @@ def append_result(run_dir, name, record):
 def run_metrics(ctx, names, *, run_dir=None, snapshot=None, kimg=None, log=print):
     """Computes each metric; appends results to run_dir/metric-<name>.jsonl; returns {result name: value}."""
     results = {}
+    ctx.memo.clear()
     for name in names:
         fn, kwargs = get_metric(name)
         start = time.time()
