@@ -7,4 +7,9 @@ Building blocks, each usable on its own:
   schedule    the staleness (rebuild) schedule and epoch <-> image/kimg conversions;
   latents     the fixed candidate latent pool, slerp, the latent perturbation and interpolation weights;
   minority    `--attr-interesting` parsing and the minority (AND of attributes) mask.
+
+On top of them:
+  method      `--method inclusive` (InclusiveMethod) for the generic training loop: IMLE rebuilds, the
+              reconstruction/interpolation G terms, the minority stream, the rec-*.png grids, resumable state;
+  projector   IvOM (`run_projector.py project-real-images`): z-space projection of real images with LPIPS.
 """

@@ -109,7 +109,7 @@ class ImageDataset:
     # === Pipeline ===
 
     def pipeline(self, batch_size, *, shuffle=True, shuffle_mb=4096, repeat=True, mirror=False, seed=0,
-                 start_image=0, num_shards=1, shard_index=0, drop_remainder=True, prefetch=True):
+                 start_image=0, num_shards=1, shard_index=0, drop_remainder=True, prefetch=True, indices=None):
         """tf.data.Dataset of (images [B,H,W,C] float32 in [-1,1], labels [B,label_dim] float32, indices [B] int64).
 
         Args:
@@ -119,13 +119,23 @@ class ImageDataset:
           mirror:         random horizontal flips, a hash of (seed, epoch, record index).
           start_image:    images of this shard already consumed (resume); the stream continues exactly there.
           num_shards, shard_index: keep records with index % num_shards == shard_index (one shard per worker).
+          indices:        None (every record), or the record indices to read (a subset, e.g. IMLE's minority records);
+                          positions, epochs and `start_image` then count records of the subset only.
         """
         if batch_size < 1:
             raise UserError(f"batch size must be positive, got {batch_size}")
         height = width = self.resolution
         channels = self.channels
         record_bytes = height * width * channels
-        shard_size = len(range(shard_index, self.num_images, num_shards))
+        keep = None
+        if indices is not None:
+            keep = np.zeros(self.num_images, bool)
+            keep[np.asarray(indices, np.int64).reshape(-1)] = True
+            shard_size = int(np.sum(keep[shard_index::num_shards]))
+            if shard_size == 0:
+                raise UserError(f"{self.path}: no records selected for shard {shard_index} of {num_shards} "
+                                f"({len(np.asarray(indices).reshape(-1))} indices given)")
+        shard_size = len(range(shard_index, self.num_images, num_shards)) if keep is None else shard_size
         if shard_size == 0:
             raise UserError(f"{self.path}: shard {shard_index} of {num_shards} is empty ({self.num_images} images)")
         buffer = int(min(shard_size, max(1, shuffle_mb * (1 << 20) // record_bytes)))
@@ -134,6 +144,9 @@ class ImageDataset:
         records = tf.data.TFRecordDataset(self.file, buffer_size=8 << 20).enumerate()
         if num_shards > 1:
             records = records.shard(num_shards, shard_index)
+        if keep is not None:
+            keep_table = tf.constant(keep)
+            records = records.filter(lambda index, record: tf.gather(keep_table, index))
 
         def one_epoch(epoch):
             epoch_records = records

@@ -190,3 +190,17 @@ def one_line_user_error(func, argv, *fragments):
     for fragment in fragments:
         assert fragment in message, message
     return message
+
+
+def lpips_standin_arrays(seed=0):
+    """Small random VGG16 conv weights (4-8 channels, the real layer names) and positive LPIPS lin weights."""
+    from stylegan2.metrics.feature_nets import VGG16_BLOCKS
+
+    rng = np.random.RandomState(seed)
+    widths = (4, 6, 8, 8, 8)
+    vgg, cin = {}, 3
+    for block, width in zip(VGG16_BLOCKS, widths):
+        for name in block:
+            vgg[name] = (rng.randn(3, 3, cin, width) * np.sqrt(2 / (9 * cin)), rng.randn(width) * 0.1)
+            cin = width
+    return vgg, [np.abs(rng.randn(w)) for w in widths]

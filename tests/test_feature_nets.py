@@ -22,6 +22,7 @@ from stylegan2.metrics.feature_nets import (
     VGG16Features,
     load_feature_network,
 )
+from tests.fixtures import lpips_standin_arrays
 
 S, D, K = 8, 6, 5  # stand-in Inception: input resized to SxS, pool_3 D-dim, K logits
 
@@ -174,15 +175,7 @@ def test_download_goes_to_cache_and_is_checked(tmp_path, monkeypatch):
 
 # === LPIPS ===
 
-def lpips_standin(seed=0):
-    rng = np.random.RandomState(seed)
-    widths = (4, 6, 8, 8, 8)
-    vgg, cin = {}, 3
-    for block, width in zip(VGG16_BLOCKS, widths):
-        for name in block:
-            vgg[name] = (rng.randn(3, 3, cin, width) * np.sqrt(2 / (9 * cin)), rng.randn(width) * 0.1)
-            cin = width
-    return vgg, [np.abs(rng.randn(w)) for w in widths]
+lpips_standin = lpips_standin_arrays
 
 
 def numpy_lpips(a, b, vgg, lins):

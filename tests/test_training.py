@@ -189,7 +189,7 @@ def test_nvidia_command_parses(tmp_path):
 
 @pytest.mark.parametrize("argv, fragment", [
     (["--config", "config-x"], "unknown preset 'config-x'; valid presets: config-e"),
-    (["--metrics", "fid50k"], "--metrics fid50k: unknown metric(s) fid50k"),
+    (["--metrics", "fid51k"], "--metrics fid51k: unknown metric(s) fid51k"),
     (["--method", "nope"], "--method nope: unknown method; choose one of"),
     (["--num-gpus", "0"], "--num-gpus 0: must be at least 1"),
     (["--grid", "big"], "--grid big: expected '1080p' or COLSxROWS"),

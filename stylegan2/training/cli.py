@@ -3,8 +3,10 @@
 import argparse
 import os
 
+from inclusive import method as inclusive_method  # noqa: F401  (registers --method inclusive)
 from stylegan2.dataset_tool.cli import str2bool
 from stylegan2.errors import UserError, exit_on_user_error
+from stylegan2.metrics.cli import add_metric_flags, metric_settings
 from stylegan2.metrics.registry import list_metrics, parse_metrics
 from stylegan2.presets import get_preset, list_presets
 from stylegan2.training import stylegan2_method  # noqa: F401  (registers --method stylegan2)
@@ -26,7 +28,12 @@ INCLUSIVE_FLAGS = {
     "dist_thres_percentile": (float, 100.0, "Keep pairs whose nearest-neighbour distance is within this percentile"),
     "attr_interesting": (str, None, "Comma-separated attributes; the IMLE terms use only images having all of them"),
     "init_mul": (float, 1.0, "Multiplier of G's weight-init std"),
+    # Not in IG: LPIPS needs pretrained VGG16 weights; l2/l1 (mean over pixels in [-1,1]) need none.
+    "rec_loss": (str, "lpips", "Distance of the reconstruction/interpolation terms: lpips (IG's), l2 or l1"),
+    "lpips_weights": (str, None, ("LPIPS weight file lpips_vgg16_v0.1.npz or its directory (default: "
+                                  "$STYLEGAN2_WEIGHTS_DIR, then the cache)")),
 }
+REC_LOSSES = ("lpips", "l2", "l1")
 
 
 def build_parser():
@@ -60,12 +67,14 @@ def build_parser():
     t.add_argument("--gamma", type=float, default=None, help="R1 weight (default: the config's, 100 for config-e, "
                                                               "10 for config-f)")
     t.add_argument("--batch", type=int, default=None, help="Global minibatch (default: the config's, 32)")
-    t.add_argument("--minibatch-gpu", type=int, default=None, help="Per-GPU minibatch; global = this x --num-gpus")
+    t.add_argument("--minibatch-gpu", type=int, default=None, help="Per-GPU minibatch; global = this x --num-gpus "
+                                                                    "(inclusive: IG's, D sees 2x this; default 6)")
     t.add_argument("--metrics", default="none", help="Comma-separated metrics at each snapshot, or none")
     t.add_argument("--resume", default=None, help="Run directory (resume exactly from its last checkpoint) or "
                                                    ".keras snapshot (start from its weights)")
     t.add_argument("--resume-pkl", dest="resume", help="InclusiveGAN's name for --resume")
-    t.add_argument("--snapshot-ticks", type=int, default=10, help="Network snapshot and image grid every N ticks")
+    t.add_argument("--snapshot-ticks", type=int, default=None, help="Network snapshot and image grid every N ticks "
+                                                                    "(default 10; inclusive: 5 x data_size // 1000)")
     t.add_argument("--checkpoint-ticks", type=int, default=1, help="Resumable checkpoint every N ticks")
     t.add_argument("--kimg-per-tick", type=float, default=None, help="Tick length (default: NVIDIA's table by "
                                                                       "resolution, 4-28)")
@@ -76,6 +85,7 @@ def build_parser():
     for name, (kind, default, help_text) in INCLUSIVE_FLAGS.items():
         ig.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None,
                         help=f"{help_text} (default: {default})")
+    add_metric_flags(parser)
     return parser
 
 
@@ -87,9 +97,6 @@ def build_options(argv):
     if method_options and method != "inclusive":
         flags = ", ".join("--" + n.replace("_", "-") for n in method_options)
         raise UserError(f"{flags}: InclusiveGAN flags need --method inclusive")
-    if method == "inclusive" and "inclusive" not in list_methods():
-        raise UserError("--method inclusive: the Inclusive GAN method is not available in this version; "
-                        "use --method stylegan2")
     get_method(method)
     config = args.config or ("config-e" if method == "inclusive" else "config-f")
     preset = get_preset(config)
@@ -102,25 +109,61 @@ def build_options(argv):
     if args.batch is not None and args.minibatch_gpu is not None:
         raise UserError("--batch and --minibatch-gpu: give one of them")
     batch = args.batch or (args.minibatch_gpu * args.num_gpus if args.minibatch_gpu else hparams["batch_size"])
+    snapshot_ticks = args.snapshot_ticks if args.snapshot_ticks is not None else 10
+    total_kimg = args.total_kimg if args.total_kimg is not None else 25000
+    kimg_per_tick = args.kimg_per_tick
+    if method == "inclusive":
+        batch, snapshot_ticks, total_kimg, kimg_per_tick = _inclusive_defaults(args, method_options, hparams, config)
     if batch < 1:
         raise UserError(f"--batch {batch}: must be positive")
-    for flag, value in (("--snapshot-ticks", args.snapshot_ticks), ("--checkpoint-ticks", args.checkpoint_ticks)):
+    for flag, value in (("--snapshot-ticks", snapshot_ticks), ("--checkpoint-ticks", args.checkpoint_ticks)):
         if value < 1:
             raise UserError(f"{flag} {value}: must be at least 1")
-    total_kimg = args.total_kimg if args.total_kimg is not None else 25000
     if total_kimg <= 0:
         raise UserError(f"--total-kimg {total_kimg}: must be positive")
     options = TrainingOptions(
         method=method, config=config, data_dir=args.data_dir, dataset=args.dataset, result_dir=args.result_dir,
         num_gpus=args.num_gpus, total_kimg=total_kimg, batch=batch, mirror_augment=args.mirror_augment,
         conditional=args.cond, metrics=parse_metrics(args.metrics), resume=args.resume, seed=args.seed,
-        snapshot_ticks=args.snapshot_ticks, checkpoint_ticks=args.checkpoint_ticks,
-        kimg_per_tick=args.kimg_per_tick, grid=args.grid, deterministic=args.deterministic, hparams=hparams,
-        method_options=method_options)
+        snapshot_ticks=snapshot_ticks, checkpoint_ticks=args.checkpoint_ticks,
+        kimg_per_tick=kimg_per_tick, grid=args.grid, deterministic=args.deterministic, hparams=hparams,
+        method_options=method_options, metric_settings=metric_settings(args))
     options.grid_size(4)  # validates --grid
     if options.resume and not os.path.exists(options.resume):
         raise UserError(f"--resume {options.resume}: no such run directory or snapshot file")
     return options, args.dry_run
+
+
+def _inclusive_defaults(args, method_options, hparams, config):
+    """InclusiveGAN's run_training.py defaults (reference §1.14, §2.1, §2.8), given flags taking precedence.
+
+    Every IG flag's value is recorded in method_options (so training_options.json holds them all). Returns (global
+    batch, network-snapshot ticks, total kimg, kimg per tick). The global batch is IG's D batch, 2 x minibatch_gpu x
+    num_gpus (minibatch_gpu 6); the G terms use half of it. G_ema's half-life is doubled so that its beta equals IG's
+    0.5 ** (minibatch_size / 10000) with IG's minibatch_size = batch / 2. IG's configs (config-e*, config-f) use
+    IG's minibatch-stddev group of 6 (NVIDIA's: 4).
+    """
+    from inclusive import schedule
+
+    for name, (_, default, _) in INCLUSIVE_FLAGS.items():
+        method_options.setdefault(name, default)
+    if method_options["rec_loss"] not in REC_LOSSES:
+        raise UserError(f"--rec-loss {method_options['rec_loss']}: choose one of {', '.join(REC_LOSSES)}")
+    batch = args.batch or 2 * (args.minibatch_gpu or 6) * args.num_gpus
+    if batch < 2 or batch % 2:
+        raise UserError(f"--batch {batch}: --method inclusive needs an even global batch (IG's 2 x minibatch)")
+    data_size = method_options["data_size"]
+    if data_size < 1 or data_size % batch:
+        raise UserError(f"--data-size {data_size}: must be a positive multiple of the global batch {batch} "
+                        f"(2 x --minibatch-gpu x --num-gpus) for --method inclusive")
+    hparams["ema_kimg"] = hparams["ema_kimg"] * 2
+    if config.startswith("config-"):
+        hparams["mbstd_group_size"] = 6
+    snapshot_ticks = args.snapshot_ticks if args.snapshot_ticks is not None else schedule.snapshot_ticks(data_size)[1]
+    total_kimg = args.total_kimg if args.total_kimg is not None else \
+        schedule.total_kimg(data_size, method_options["num_epochs"])
+    kimg_per_tick = args.kimg_per_tick if args.kimg_per_tick is not None else 1.0
+    return batch, snapshot_ticks, total_kimg, kimg_per_tick
 
 
 def resume_options(options):

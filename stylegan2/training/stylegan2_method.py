@@ -27,11 +27,17 @@ class StyleGAN2Method(Method):
         """Latents for fakes: fresh z and random dataset labels, mapped (updating w_avg, as every training-mode
         G call does in NV's G_main), style mixing with p = style_mixing_prob and one cutoff for the batch, and
         per-layer noise. Returns (ws [b, num_ws, w_dim], labels, noise list)."""
-        G = ctx.G
         global_batch = global_batch or ctx.global_batch
-        prob = ctx.options.hparams["style_mixing_prob"]
         c = ctx.random_labels(global_batch)
-        ws = G.mapping(ctx.draws.normal([G.z_dim], global_batch), c)
+        ws, noise = self.training_styles(ctx, ctx.draws.normal([ctx.G.z_dim], global_batch), c, global_batch)
+        return ws, c, noise
+
+    def training_styles(self, ctx, z, c, global_batch):
+        """(ws, noise) of given latents as a training-mode G call makes them: mapped (updating w_avg), style mixing
+        with a fresh second latent, and fresh per-layer noise."""
+        G = ctx.G
+        prob = ctx.options.hparams["style_mixing_prob"]
+        ws = G.mapping(z, c)
         G.update_w_avg(ws)
         if prob > 0:
             ws2 = G.mapping(ctx.draws.normal([G.z_dim], global_batch), c)
@@ -39,7 +45,7 @@ class StyleGAN2Method(Method):
             layer = ctx.draws.scalar(1, G.num_ws, dtype=tf.int32)
             ws = mix_styles(ws, ws2, tf.where(mixing, layer, G.num_ws))
         noise = [ctx.draws.normal([h, w, 1], global_batch) for h, w in G.synthesis.noise_shapes]
-        return ws, c, noise
+        return ws, noise
 
     def generate(self, ctx, global_batch=None):
         """Fakes [b,H,W,C] and their labels."""

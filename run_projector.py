@@ -1,0 +1,15 @@
+#!/usr/bin/env python3
+"""Project real images into a generator's latent space (InclusiveGAN's IvOM): `python run_projector.py -h`.
+
+    python run_projector.py project-real-images --network=results/00000-celeba --data-dir=datasets \
+        --dataset=celeba_align_png_cropped_30k --num-images=3000 --num-steps=400
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter (no GPU, cuInit) hides output
+
+from inclusive.projector import main
+
+if __name__ == "__main__":
+    main()
