@@ -113,6 +113,12 @@ def test_create_run_dir(tmp_path):
     os.mkdir(tmp_path / "00007-other")
     assert create_run_dir(str(tmp_path), "x").endswith("00008-x")
 
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:  # runs started together get different numbers, whatever their names
+        made = list(pool.map(lambda i: os.path.basename(create_run_dir(str(tmp_path), f"run{i}")), range(8)))
+    assert sorted(name[:5] for name in made) == [f"{n:05d}" for n in range(9, 17)]
+
 
 # === generate-images ===
 

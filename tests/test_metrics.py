@@ -183,7 +183,7 @@ def test_run_metrics_bad_input_is_one_line(setup, tmp_path, monkeypatch):
     one_line_user_error(metrics_cli.main.__wrapped__, ["--metrics", "KL24k", "--network", snapshot, "--result-dir", result_dir],
                         "stacked_mnist_digits.keras", "python -m stylegan2.metrics.digit_classifier")
     one_line_user_error(metrics_cli.main.__wrapped__, ["--network", str(tmp_path / "nothing")], "no such snapshot")
-    assert os.listdir(result_dir) == []  # no run-metrics directory is left behind by a failed run
+    assert [e for e in os.listdir(result_dir) if not e.startswith(".")] == []  # no run-metrics directory is left behind by a failed run
 
 
 def test_training_computes_metrics_at_snapshots(setup, tmp_path, monkeypatch):
