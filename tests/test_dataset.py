@@ -7,6 +7,7 @@ import tensorflow as tf
 from stylegan2.dataset import ImageDataset
 from stylegan2.errors import UserError
 from stylegan2.tfrecords import TFRecordExporter
+from stylegan2.training.strategy import mirrored_strategy
 
 NUM = 50
 
@@ -92,7 +93,7 @@ def test_shards_partition_the_records(source):
 def test_distributed_pipeline_matches_single_device(source):
     root, _, _, _ = source
     ds = ImageDataset(str(root / "onehot"))
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored_strategy(["/cpu:0", "/cpu:1"])
     dist = ds.distributed_pipeline(strategy, global_batch_size=8, seed=4, mirror=True)
     single = take(ds.pipeline(8, seed=4, mirror=True), 3)
     got = []

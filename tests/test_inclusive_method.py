@@ -18,6 +18,7 @@ from stylegan2.training import cli
 from stylegan2.training.loop import TrainingLoop
 from stylegan2.training.method import StepContext
 from stylegan2.training.snapshot import load_snapshot
+from stylegan2.training.strategy import mirrored_strategy
 from tests.fixtures import lpips_standin_arrays
 
 MINORITY = "Attractive,Bags_Under_Eyes"  # fixture rows: image number even and divisible by 3
@@ -212,7 +213,7 @@ def _two_steps(data_dir, tmp_path, strategy):
 
 def test_one_device_equals_two_replicas(data_dir, tmp_path):
     single, single_losses = _two_steps(data_dir, tmp_path, tf.distribute.get_strategy())
-    double, double_losses = _two_steps(data_dir, tmp_path, tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    double, double_losses = _two_steps(data_dir, tmp_path, mirrored_strategy(["/cpu:0", "/cpu:1"]))
     assert double.strategy.num_replicas_in_sync == 2
     np.testing.assert_array_equal(single.method.latents_np, double.method.latents_np)
     for a, b in zip(single_losses, double_losses):

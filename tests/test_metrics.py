@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from stylegan2.dataset import ImageDataset
 from stylegan2.metrics import arithmetic, feature_nets, protocols  # noqa: F401  (protocols registers the metrics)
 from stylegan2.metrics import cli as metrics_cli
 from stylegan2.metrics.runner import MetricContext, run_metrics
 from stylegan2.presets import build_networks
-from stylegan2.dataset import ImageDataset
 from stylegan2.tfrecords import TFRecordExporter
 from stylegan2.training.snapshot import clone_model, save_snapshot
+from stylegan2.training.strategy import mirrored_strategy
 from tests.fixtures import one_line_user_error
 
 
@@ -127,7 +128,7 @@ def test_fid_of_the_dataset_against_itself_is_zero(setup, tmp_path):
 
 
 def test_two_replicas_generate_the_same_images_as_one_device(setup, tmp_path):
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored_strategy(["/cpu:0", "/cpu:1"])
     one = np.concatenate([b.numpy() for b in context(setup, tmp_path).generated(20)])
     two = np.concatenate([b.numpy() for b in context(setup, tmp_path, strategy=strategy).generated(20)])
     assert one.shape == two.shape == (20, 16, 16, 3)

@@ -20,6 +20,7 @@ from stylegan2.networks import (
 )
 from stylegan2.ops import downsample2d, setup_filter, upsample2d
 from stylegan2.presets import build_networks
+from stylegan2.training.strategy import mirrored_strategy
 
 RNG = np.random.default_rng(0)
 F = setup_filter([1, 3, 3, 1])
@@ -433,7 +434,7 @@ def test_from_config_builds_the_same_weight_paths():
 
 
 def test_w_avg_update_under_mirrored_strategy():
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored_strategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         G2 = tiny_G(8)
     G1 = tiny_G(8)

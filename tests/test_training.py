@@ -17,6 +17,7 @@ from stylegan2.training import cli
 from stylegan2.training.loop import TrainingDiverged, TrainingLoop
 from stylegan2.training.method import register_method
 from stylegan2.training.snapshot import latest_snapshot, load_snapshot
+from stylegan2.training.strategy import mirrored_strategy
 from stylegan2.training.stylegan2_method import StyleGAN2Method
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -86,7 +87,7 @@ def test_one_device_equals_two_replicas(data_dir, tmp_path):
     uses the global mean and w_avg averages the replicas' updates. Minibatch std is switched off here because NVIDIA's
     grouping (sample i in group i mod N/G) depends on the per-device batch by definition."""
     single, single_losses = _three_steps(data_dir, tmp_path, tf.distribute.get_strategy())
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    mirrored = mirrored_strategy(["/cpu:0", "/cpu:1"])
     double, double_losses = _three_steps(data_dir, tmp_path, mirrored)
     assert double.strategy.num_replicas_in_sync == 2
     for a, b in zip(single_losses, double_losses):
@@ -207,7 +208,7 @@ def test_bad_runtime_input(data_dir, tmp_path):
         TrainingLoop(options_for(data_dir, tmp_path, "--dataset", "missing"))
     with pytest.raises(UserError, match="--batch 7: must be divisible by the number of replicas \\(2\\)"):
         TrainingLoop(options_for(data_dir, tmp_path, "--batch", "7"),
-                     strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+                     strategy=mirrored_strategy(["/cpu:0", "/cpu:1"]))
     with pytest.raises(UserError, match="minibatch-stddev group size 4"):
         TrainingLoop(options_for(data_dir, tmp_path, "--batch", "6"))
 

@@ -32,9 +32,22 @@ def make_strategy(num_gpus=1):
     if gpus:
         if len(gpus) < num_gpus:
             raise UserError(f"--num-gpus {num_gpus}: only {len(gpus)} GPU(s) visible")
-        return tf.distribute.MirroredStrategy([f"/gpu:{i}" for i in range(num_gpus)])
+        return mirrored_strategy([f"/gpu:{i}" for i in range(num_gpus)])
     split_cpu(num_gpus)
-    return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(num_gpus)])
+    return mirrored_strategy([f"/cpu:{i}" for i in range(num_gpus)])
+
+
+_MIRRORED = {}
+
+
+def mirrored_strategy(devices):
+    """One MirroredStrategy per device list and process. Two strategies over the same devices number their
+    collective ops alike, and TensorFlow's process-wide collective executor then mixes them up ("Shape mismatch in
+    the collective instance"), e.g. when one process trains twice."""
+    devices = tuple(devices)
+    if devices not in _MIRRORED:
+        _MIRRORED[devices] = tf.distribute.MirroredStrategy(list(devices))
+    return _MIRRORED[devices]
 
 
 def split_cpu(num_devices):
