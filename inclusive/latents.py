@@ -14,9 +14,9 @@ returns NaN (arccos of 1 + rounding, or 0/0).
 """
 
 import numpy as np
-import tensorflow as tf
 
 from stylegan2.errors import UserError
+from stylegan2.slerp import slerp_tf  # noqa: F401  (IG tflib.slerp; re-exported for the method and projector)
 
 
 def candidate_pool(data_size, num_samples_factor, latent_size=512, seed=0):
@@ -50,22 +50,6 @@ def slerp(a, b, t):
     p = t * np.arccos(d)
     c = _safe_normalize(b - d * a)
     return normalize(a * np.cos(p) + c * np.sin(p))
-
-
-def _normalize_tf(v):
-    return v / tf.sqrt(tf.reduce_sum(tf.square(v), axis=-1, keepdims=True))
-
-
-def slerp_tf(a, b, t):
-    """IG tflib.slerp (TensorFlow, usable in tf.function): the same formula and guards as `slerp`."""
-    a = _normalize_tf(a)
-    b = _normalize_tf(b)
-    d = tf.clip_by_value(tf.reduce_sum(a * b, axis=-1, keepdims=True), -1.0, 1.0)
-    p = t * tf.math.acos(d)
-    c = b - d * a
-    n = tf.sqrt(tf.reduce_sum(tf.square(c), axis=-1, keepdims=True))
-    c = tf.math.divide_no_nan(c, n)
-    return _normalize_tf(a * tf.math.cos(p) + c * tf.math.sin(p))
 
 
 def perturb(z, factor, rng):

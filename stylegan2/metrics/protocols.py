@@ -12,6 +12,7 @@ from stylegan2.errors import UserError
 from stylegan2.metrics import arithmetic
 from stylegan2.metrics.registry import register_metric
 from stylegan2.metrics.runner import to_uint8_range
+from stylegan2.slerp import slerp_tf
 
 
 def _info(ctx, network):
@@ -68,18 +69,6 @@ def precision_recall(ctx, num_images, nhood_size):
     return {"pr50k3_precision": precision, "pr50k3_recall": recall}, _info(ctx, "vgg16")
 
 
-def _slerp(a, b, t):
-    """NV perceptual_path_length.py slerp of normalised vectors."""
-    a = a / tf.norm(a, axis=-1, keepdims=True)
-    b = b / tf.norm(b, axis=-1, keepdims=True)
-    d = tf.clip_by_value(tf.reduce_sum(a * b, axis=-1, keepdims=True), -1.0, 1.0)
-    p = t * tf.math.acos(d)
-    c = b - d * a
-    c = c / tf.maximum(tf.norm(c, axis=-1, keepdims=True), 1e-12)
-    d = a * tf.math.cos(p) + c * tf.math.sin(p)
-    return d / tf.norm(d, axis=-1, keepdims=True)
-
-
 def perceptual_path_length(ctx, num_samples, epsilon, space, sampling, crop, name):
     """Perceptual path length (Karras et al. 2019; NV perceptual_path_length.py): LPIPS between images at t and
     t + epsilon along slerp (z) or lerp (w) paths, / epsilon^2, mean over the 1st-99th percentile. sampling 'full':
@@ -95,7 +84,7 @@ def perceptual_path_length(ctx, num_samples, epsilon, space, sampling, crop, nam
     @tf.function(autograph=False)
     def pair_distances(z0, z1, c, t, noise):
         if space == "z":
-            zt0, zt1 = _slerp(z0, z1, t), _slerp(z0, z1, t + epsilon)
+            zt0, zt1 = slerp_tf(z0, z1, t), slerp_tf(z0, z1, t + epsilon)
             ws = G.mapping(tf.concat([zt0, zt1], 0), tf.concat([c, c], 0))
         else:
             w = G.mapping(tf.concat([z0, z1], 0), tf.concat([c, c], 0))
