@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Create, inspect and compare StyleGAN2 TFRecord datasets: `python dataset_tool.py -h`."""
 
-import os
+from stylegan2 import environment  # before TensorFlow is imported
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter (no GPU, cuInit) hides output
+environment.configure()
 
 from stylegan2.dataset_tool.cli import main  # noqa: E402
 

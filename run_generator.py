@@ -4,9 +4,9 @@
     python run_generator.py generate-images --network=results/00000-ffhq --seeds=6600-6625 --truncation-psi=0.5
 """
 
-import os
+from stylegan2 import environment  # before TensorFlow is imported
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter (no GPU, cuInit) hides output
+environment.configure()
 
 from stylegan2.generate import main  # noqa: E402
 

@@ -4,9 +4,9 @@
     python run_metrics.py --metrics=fid50k,pr50k3 --network=results/00000-ffhq --data-dir=datasets --dataset=ffhq
 """
 
-import os
+from stylegan2 import environment  # before TensorFlow is imported
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter (no GPU, cuInit) hides output
+environment.configure()
 
 from stylegan2.metrics.cli import main  # noqa: E402
 

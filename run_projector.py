@@ -5,9 +5,9 @@
         --dataset=celeba_align_png_cropped_30k --num-images=3000 --num-steps=400
 """
 
-import os
+from stylegan2 import environment  # before TensorFlow is imported
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter (no GPU, cuInit) hides output
+environment.configure()
 
 from inclusive.projector import main
 

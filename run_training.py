@@ -4,9 +4,9 @@
     python run_training.py --num-gpus=2 --data-dir=datasets --config=config-f --dataset=ffhq --mirror-augment=true
 """
 
-import os
+from stylegan2 import environment  # before TensorFlow is imported
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter (no GPU, cuInit) hides output
+environment.configure()
 
 from stylegan2.training.cli import main  # noqa: E402
 

@@ -17,6 +17,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from stylegan2 import environment  # noqa: E402  (before TensorFlow is imported)
+
+environment.configure()
+
 import numpy as np
 
 from stylegan2.dataset import ImageDataset

@@ -20,8 +20,11 @@ import subprocess
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from stylegan2 import environment  # noqa: E402  (before TensorFlow is imported)
+
+environment.configure(log_level="2")
 
 
 def one_mode(args):

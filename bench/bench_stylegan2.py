@@ -10,7 +10,8 @@ at their real rates). Then it times each compiled phase on its own (G main, G re
 and fetching a real batch). Generation times G_ema(z) (no truncation, random noise) in a `tf.function`.
 
 Threading: `--intra N --inter M` call `tf.config.threading` before TensorFlow starts (default: TensorFlow's own).
-oneDNN: set `TF_ENABLE_ONEDNN_OPTS=0/1` in the environment; it is printed. `--profile DIR` writes a
+oneDNN: on by default on x86-64 (`stylegan2.environment`, as for every entry point); `TF_ENABLE_ONEDNN_OPTS=0` in
+the environment selects TensorFlow's Eigen kernels instead; the setting is printed. `--profile DIR` writes a
 `tf.profiler` trace of a few timed iterations to DIR (TensorBoard's profile plugin reads it).
 """
 
@@ -23,9 +24,12 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from stylegan2 import environment  # noqa: E402  (before TensorFlow is imported)
+
+environment.configure(log_level="2")
 
 import numpy as np
 
@@ -69,7 +73,8 @@ def build_loop(args, dataset_path, run_dir):
     from stylegan2.training.loop import TrainingLoop
 
     options, _ = build_options(["--config", args.config, "--batch", str(args.batch), "--dataset", dataset_path,
-                                "--result-dir", run_dir, "--seed", str(args.seed)])
+                                "--result-dir", run_dir, "--seed", str(args.seed)] +
+                               (["--batch-gpu", str(args.batch_gpu)] if args.batch_gpu else []))
     loop = TrainingLoop(options)
     loop.prepare()
     return loop
@@ -143,6 +148,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="bench32", help="Preset")
     parser.add_argument("--batch", type=int, default=32, help="Training batch")
+    parser.add_argument("--batch-gpu", type=int, default=None, help="Samples per gradient-accumulation round "
+                                                                    "(default: the preset's, the whole batch)")
     parser.add_argument("--warmup", type=int, default=16, help="Warm-up iterations (a multiple of 16, >= 16)")
     parser.add_argument("--iters", type=int, default=32, help="Timed iterations (a multiple of 16)")
     parser.add_argument("--phase-reps", type=int, default=8, help="Calls per phase when timing phases alone, 0 = skip")
@@ -172,13 +179,13 @@ def main():
     print(f"TensorFlow {tf.__version__}, TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset')}, "
           f"threads intra={tf.config.threading.get_intra_op_parallelism_threads()} "
           f"inter={tf.config.threading.get_inter_op_parallelism_threads()} (0 = TensorFlow's choice)")
-    figures = {"config": args.config, "batch": args.batch, "load_before": load_average()}
+    figures = {"config": args.config, "batch": args.batch, "batch_gpu": args.batch_gpu, "load_before": load_average()}
 
     with tempfile.TemporaryDirectory(prefix="bench-stylegan2-") as root:
         dataset = args.dataset or make_dataset(root, args.images)
         start = time.perf_counter()
         loop = build_loop(args, dataset, root)
-        print(f"preset {args.config}, batch {args.batch}, dataset {loop.dataset.num_images} images "
+        print(f"preset {args.config}, batch {args.batch} ({loop.rounds} round(s) of {loop.batch_gpu}), dataset {loop.dataset.num_images} images "
               f"{loop.dataset.resolution}x{loop.dataset.resolution}x{loop.dataset.channels}; "
               f"build {time.perf_counter() - start:.1f} s")
 

@@ -11,8 +11,11 @@ import os
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from stylegan2 import environment  # noqa: E402  (before TensorFlow is imported)
+
+environment.configure(log_level="3")
 
 
 def main():

@@ -37,8 +37,9 @@ TRAINING_DEFAULTS = dict(
 
 # Columns: G, D = architectures; fmap_base, fmap_max = channels, nf(stage) = clip(fmap_base / 2^stage, 1, fmap_max)
 # with nf(r - 1) at resolution 2^r; latent = z_dim = w_dim; map = mapping layers; mbstd = minibatch std group size;
-# gamma = R1 weight; batch = global batch size; batch_gpu = per-device batch (NVIDIA `minibatch_gpu`: gradients are
-# accumulated over batch / (batch_gpu * devices) rounds; batch_gpu must be a multiple of mbstd).
+# gamma = R1 weight; batch = global batch size; batch_gpu = per-device batch of one round (NVIDIA `minibatch_gpu`:
+# gradients are accumulated over batch / (batch_gpu * devices) rounds, 8 for config-e/f on one device; batch_gpu must
+# be a multiple of mbstd). The CPU presets take the whole batch in one round.
 _E = dict(G="skip", D="resnet", fmap_base=8192, fmap_max=512, latent=512, map=8, mbstd=4, gamma=100.0, batch=32, batch_gpu=4)
 _PRESETS = {
     "config-e": dict(
@@ -70,7 +71,7 @@ _PRESETS = {
         fmap_max=128,
         gamma=10.0,
         batch=32,
-        batch_gpu=16,
+        batch_gpu=32,
         description="Benchmark: config E/F layers at 32 px with 128 channels at every resolution, full 8x512 mapping.",
         source="This project (bench/); params at 32x32x3: G 3,860,243 (mapping 2,101,248), D 1,346,305.",
     ),
@@ -82,7 +83,7 @@ _PRESETS = {
         map=2,
         gamma=0.01,
         batch=32,
-        batch_gpu=16,
+        batch_gpu=32,
         ema_rampup=0.05,
         description=(
             "CPU demo: 32 channels up to 64 px, 2x128 mapping, R1 gamma 0.01; ~13 s/kimg at 32 px on 2 cores "
@@ -101,7 +102,7 @@ _PRESETS = {
         map=2,
         gamma=10.0,
         batch=8,
-        batch_gpu=4,
+        batch_gpu=8,
         description="Tests: 16 channels up to 16 px (8 at 32 px), 2x16 mapping; use 8 to 32 px.",
         source="This project (tests/).",
     ),

@@ -1,6 +1,8 @@
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from stylegan2 import environment  # noqa: E402  (the entry points' TensorFlow settings, before its import)
+
+environment.configure(log_level="2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import tensorflow as tf  # noqa: E402

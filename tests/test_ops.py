@@ -266,10 +266,13 @@ def _first_and_second_order(fn, x, w, r):
 
 @pytest.mark.parametrize("kernel_size, size", [(1, 6), (3, 6), (3, 5)])
 @pytest.mark.parametrize("up, down", [(1, 1), (2, 1), (1, 2)])
-def test_conv2d_resample_fast_gradients_match_keras_ops(monkeypatch, kernel_size, size, up, down):
+@pytest.mark.parametrize("onednn", [False, True])
+def test_conv2d_resample_fast_gradients_match_keras_ops(monkeypatch, kernel_size, size, up, down, onednn):
     """The TensorFlow fast paths (custom gradients that are forward convolutions, polyphase transposed conv,
-    separable FIR) give the same values, gradients and second-order gradients as the plain keras.ops path."""
+    separable FIR) give the same values, gradients and second-order gradients as the plain keras.ops path; with
+    both kernel-gradient formulations (a forward conv over the batch, or TF's filter gradient under oneDNN)."""
     cr_module, fir_module = (sys.modules[f"stylegan2.ops.{name}"] for name in ("conv2d_resample", "upfirdn2d"))
+    monkeypatch.setattr(cr_module, "_onednn", lambda: onednn)
     f = setup_filter([1, 3, 3, 1])
     x, w = randn(2, size, size, 3), randn(kernel_size, kernel_size, 3, 4)
     fn = lambda x, w: conv2d_resample(x, w, f, up=up, down=down)
@@ -280,6 +283,40 @@ def test_conv2d_resample_fast_gradients_match_keras_ops(monkeypatch, kernel_size
     close(fast_y, np.asarray(fn(x, w)), atol=1e-4)
     for got, expected in zip(fast, _first_and_second_order(fn, x, w, r)):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("up, down, padding, f, gain", [
+    (1, 1, (1, 2, 2, 1), [1, 3, 3, 1], 1),
+    (2, 1, (2, 1, 2, 1), [1, 3, 3, 1], 4),
+    (1, 2, (1, 1, 1, 1), [1, 3, 3, 1], 1),
+    (1, 1, (-1, 2, 0, -2), [1, 2, 1], 1),  # negative padding crops
+    (2, 1, (1, 0, -1, 2), "random 3x3", 2),  # a filter that is not separable
+    (1, 2, (2, -1, 1, 0), "random 4x4", 1),
+])
+def test_upfirdn2d_custom_gradient_matches_keras_ops(monkeypatch, up, down, padding, f, gain):
+    """The TF path's gradient (ADA's: upfirdn2d with the flipped filter, up and down swapped, restoring padding) and
+    the gradient of that gradient equal automatic differentiation of the plain keras.ops path."""
+    f = setup_filter(f) if isinstance(f, list) else np.random.RandomState(len(f)).randn(int(f[-1]), int(f[-1]))
+    x = randn(2, 7, 6, 3)  # not square: the H and W paddings must not be swapped
+    fn = lambda x: upfirdn2d(x, f, up=up, down=down, padding=padding, gain=gain)
+    r, s = randn(*fn(x).shape), randn(*x.shape)
+
+    def run():
+        x_, r_ = tf.constant(x), tf.constant(r)
+        with tf.GradientTape() as outer:
+            outer.watch(r_)
+            with tf.GradientTape() as inner:
+                inner.watch(x_)
+                y = fn(x_)
+                loss = tf.reduce_sum(y * r_)
+            dx = inner.gradient(loss, x_)
+            second = tf.reduce_sum(dx * s)  # <FIR^T r, s>: its gradient in r runs the gradient's gradient
+        return y.numpy(), dx.numpy(), outer.gradient(second, r_).numpy()
+
+    fast = run()
+    monkeypatch.setattr(sys.modules["stylegan2.ops.upfirdn2d"], "tensorflow_path", lambda x: False)
+    for got, expected in zip(fast, run()):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
 
 def test_keras_conv_infers_groups():

@@ -101,6 +101,55 @@ def test_one_device_equals_two_replicas(data_dir, tmp_path):
     np.testing.assert_allclose(single.pl_mean.numpy(), double.pl_mean.numpy(), rtol=1e-4)
 
 
+@register_method
+class RecordsBatches(StyleGAN2Method):
+    """StyleGAN2, recording the per-replica batch each phase function is traced with."""
+    name = "test-records-batches"
+    seen = []
+
+    def d_main(self, ctx, reals, labels, indices):
+        RecordsBatches.seen.append((ctx.local_batch, reals.shape[0]))
+        return super().d_main(ctx, reals, labels, indices)
+
+
+def _accumulated_steps(data_dir, tmp_path, batch_gpu, *extra):
+    options = options_for(data_dir, tmp_path, "--batch", "8", "--batch-gpu", str(batch_gpu), *extra)
+    options.network_overrides = {"D_kwargs": {"mbstd_group_size": 1}}
+    options.hparams["pl_weight"] = 0.0  # path length's running mean is updated per round by definition (as NV's)
+    loop = TrainingLoop(options)
+    loop.prepare()
+    return loop, [loop.train_iteration() for _ in range(3)]
+
+
+def test_gradient_accumulation_rounds_equal_one_round(data_dir, tmp_path):
+    """Two rounds of 4 give the step of one round of 8: the rounds draw the same samples (one draw for the whole
+    step), and the gradient is the mean over all 8. Minibatch std and path length are off, and w_avg is not compared:
+    their statistics are per round by definition (NVIDIA's minibatch_gpu: every G call of a round updates w_avg)."""
+    one, one_losses = _accumulated_steps(data_dir, tmp_path, 8)
+    RecordsBatches.seen.clear()
+    two, two_losses = _accumulated_steps(data_dir, tmp_path, 4, "--method", "test-records-batches")
+    assert (one.rounds, two.rounds) == (1, 2)
+    assert RecordsBatches.seen == [(4, 4), (4, 4)]  # D_main traced once per round, on half of the reals
+    for a, b in zip(one_losses, two_losses):
+        assert a.keys() == b.keys()
+        for name in a:
+            assert a[name][1] == b[name][1], name
+            np.testing.assert_allclose(a[name][0] / a[name][1], b[name][0] / b[name][1], rtol=1e-4, atol=1e-5,
+                                       err_msg=name)
+    for model in ("G", "D", "G_ema"):
+        for wa, wb in zip(getattr(one, model).trainable_weights, getattr(two, model).trainable_weights):
+            np.testing.assert_allclose(np.array(wa), np.array(wb), rtol=1e-4, atol=1e-4, err_msg=model)
+
+
+def test_gradient_accumulation_with_minibatch_std_and_path_length(data_dir, tmp_path):
+    loop = TrainingLoop(options_for(data_dir, tmp_path, "--batch", "8", "--batch-gpu", "4"))
+    loop.prepare()
+    stats = loop.train_iteration()  # iteration 0 runs all four phases
+    assert loop.rounds == 2 and {"Loss/pl_penalty", "Loss/r1_penalty"} <= stats.keys()
+    assert stats["Loss/G/loss"][1] == 8 and stats["Loss/pl_penalty"][1] == 4  # 2 rounds x (4 // pl_batch_shrink)
+    assert all(np.isfinite(total) for total, _ in stats.values()) and loop.pl_mean.numpy() > 0
+
+
 def test_resumed_run_equals_uninterrupted_run(data_dir, tmp_path):
     full = cli.main(["--data-dir", data_dir, "--dataset", "ds", "--config", "tiny", "--total-kimg", "0.064",
                      "--kimg-per-tick", "0.016", "--grid", "2x2", "--result-dir", str(tmp_path / "a")])
@@ -186,6 +235,7 @@ def test_nvidia_command_parses(tmp_path):
                                       "--mirror-augment=true", "--total-kimg=10000", "--gamma=50", "--dry-run"])
     assert dry and options.num_gpus == 2 and options.hparams["r1_gamma"] == 50 and options.mirror_augment
     assert options.batch == 32 and options.total_kimg == 10000
+    assert options.batch_gpu == 4  # NVIDIA's minibatch_gpu: 8 accumulation rounds on one device, 4 on 2 replicas
 
 
 @pytest.mark.parametrize("argv, fragment", [
@@ -196,6 +246,8 @@ def test_nvidia_command_parses(tmp_path):
     (["--grid", "big"], "--grid big: expected '1080p' or COLSxROWS"),
     (["--resume", "/nonexistent/run"], "--resume /nonexistent/run: no such run directory or snapshot file"),
     (["--data-size", "100"], "--method inclusive"),
+    (["--method", "inclusive", "--batch-gpu", "2"], "--batch-gpu: --method inclusive trains without gradient"),
+    (["--batch-gpu", "0"], "--batch-gpu 0: must be positive"),
 ])
 def test_bad_flags_give_one_line(argv, fragment):
     with pytest.raises(UserError) as info:
@@ -211,6 +263,11 @@ def test_bad_runtime_input(data_dir, tmp_path):
                      strategy=mirrored_strategy(["/cpu:0", "/cpu:1"]))
     with pytest.raises(UserError, match="minibatch-stddev group size 4"):
         TrainingLoop(options_for(data_dir, tmp_path, "--batch", "6"))
+    with pytest.raises(UserError, match="--batch-gpu 3: must divide the per-replica batch 8"):
+        TrainingLoop(options_for(data_dir, tmp_path, "--batch", "8", "--batch-gpu", "3"))
+    with pytest.raises(UserError, match="--batch-gpu 6: the per-replica batch of one round, 6, must be divisible by "
+                                        "the minibatch-stddev group size 4"):
+        TrainingLoop(options_for(data_dir, tmp_path, "--batch", "12", "--batch-gpu", "6"))
 
 
 def _free_ports(n):

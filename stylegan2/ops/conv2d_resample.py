@@ -16,10 +16,20 @@ stride (ADA's fast paths), so the FIR never computes pixels that are thrown away
 modulated conv) and symbolic Keras tensors take the plain `keras.ops` path.
 """
 
+import functools
+
 import tensorflow as tf
 from keras import ops
 
 from stylegan2.ops.upfirdn2d import _insert_zeros, _pad, tensorflow_path, upfirdn2d
+
+
+@functools.cache
+def _onednn():
+    """Whether TensorFlow runs its oneDNN kernels (TF_ENABLE_ONEDNN_OPTS=1, or the default on some Intel CPUs)."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def _flip_transpose(w):
@@ -63,7 +73,10 @@ def _conv_same(x, w):
 
 def _kernel_grad_same(x, dy, k):
     """Gradient of `_conv_same` with respect to its kernel [k,k,I,O], as a forward conv over the batch:
-    dw[a,b,i,o] = sum_{n,h,w} x_padded[n,h+a,w+b,i] dy[n,h,w,o] is a VALID conv of x^T [I,H,W,N] by dy^T [H,W,N,O]."""
+    dw[a,b,i,o] = sum_{n,h,w} x_padded[n,h+a,w+b,i] dy[n,h,w,o] is a VALID conv of x^T [I,H,W,N] by dy^T [H,W,N,O].
+    oneDNN (TF_ENABLE_ONEDNN_OPTS=1) runs such large-kernel convs slowly, so there TF's own filter gradient is used."""
+    if _onednn():
+        return tf.compat.v1.nn.conv2d_backprop_filter(x, [k, k, x.shape[-1], dy.shape[-1]], dy, [1, 1, 1, 1], "SAME")
     p = k // 2
     dw = tf.nn.conv2d(tf.transpose(x, (3, 1, 2, 0)), tf.transpose(dy, (1, 2, 0, 3)), 1, [[0, 0], [p, p], [p, p], [0, 0]])
     return tf.transpose(dw, (1, 2, 0, 3))  # [I,k,k,O] -> [k,k,I,O]

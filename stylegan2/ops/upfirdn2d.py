@@ -103,8 +103,30 @@ def upfirdn2d(x, f, up=1, down=1, padding=(0, 0, 0, 0), gain=1):
     """
     if not tensorflow_path(x):
         return _upfirdn2d_keras(x, f, up, down, padding, gain)
-    x = tf.convert_to_tensor(x)
-    f = np.asarray(f, dtype=np.float64)
+    return _upfirdn2d_tf(tf.convert_to_tensor(x), np.asarray(f, dtype=np.float64), up, down, tuple(padding), gain)
+
+
+def _upfirdn2d_tf(x, f, up, down, padding, gain):
+    """The TensorFlow path, whose gradient is again an upfirdn2d (ADA `Upfirdn2dCuda.backward`): the flipped filter
+    with up and down swapped and the padding that restores the input size. TensorFlow's own gradient of a depthwise
+    convolution (DepthwiseConv2dNativeBackpropInput) is slower than the forward op on the CPU."""
+
+    @tf.custom_gradient
+    def op(x):
+        y = _upfirdn2d_forward(x, f, up, down, padding, gain)
+
+        def grad(dy):
+            (fh, fw), (x0, _, y0, _) = f.shape, padding
+            (in_h, in_w), (out_h, out_w) = x.shape[1:3], y.shape[1:3]
+            p = (fw - x0 - 1, in_w * up - out_w * down + x0 - up + 1, fh - y0 - 1, in_h * up - out_h * down + y0 - up + 1)
+            return _upfirdn2d_tf(dy, f[::-1, ::-1], down, up, p, gain)
+
+        return y, grad
+
+    return op(x)
+
+
+def _upfirdn2d_forward(x, f, up, down, padding, gain):
     # 1. Upsample by inserting zeros.
     x = _insert_zeros(x, up)
     # 2. Pad (negative pads crop now; positive pads are the convolution's explicit padding).

@@ -69,6 +69,9 @@ def build_parser():
     t.add_argument("--batch", type=int, default=None, help="Global minibatch (default: the config's, 32)")
     t.add_argument("--minibatch-gpu", type=int, default=None, help="Per-GPU minibatch; global = this x --num-gpus "
                                                                     "(inclusive: IG's, D sees 2x this; default 6)")
+    t.add_argument("--batch-gpu", type=int, default=None, help="Samples per replica in one gradient-accumulation "
+                                                                "round (NVIDIA's minibatch_gpu; default: the config's, "
+                                                                "4 for config-e/f, capped at the per-replica batch)")
     t.add_argument("--metrics", default="none", help="Comma-separated metrics at each snapshot, or none")
     t.add_argument("--resume", default=None, help="Run directory (resume exactly from its last checkpoint) or "
                                                    ".keras snapshot (start from its weights)")
@@ -112,10 +115,17 @@ def build_options(argv):
     snapshot_ticks = args.snapshot_ticks if args.snapshot_ticks is not None else 10
     total_kimg = args.total_kimg if args.total_kimg is not None else 25000
     kimg_per_tick = args.kimg_per_tick
+    batch_gpu = next(v for v in (args.batch_gpu, args.minibatch_gpu, hparams["batch_gpu"]) if v is not None)
     if method == "inclusive":
+        if args.batch_gpu is not None:
+            raise UserError("--batch-gpu: --method inclusive trains without gradient accumulation (IG asserts one "
+                            "round); set the per-GPU batch with --minibatch-gpu")
+        batch_gpu = None
         batch, snapshot_ticks, total_kimg, kimg_per_tick = _inclusive_defaults(args, method_options, hparams, config)
     if batch < 1:
         raise UserError(f"--batch {batch}: must be positive")
+    if batch_gpu is not None and batch_gpu < 1:
+        raise UserError(f"--batch-gpu {batch_gpu}: must be positive")
     for flag, value in (("--snapshot-ticks", snapshot_ticks), ("--checkpoint-ticks", args.checkpoint_ticks)):
         if value < 1:
             raise UserError(f"{flag} {value}: must be at least 1")
@@ -123,7 +133,7 @@ def build_options(argv):
         raise UserError(f"--total-kimg {total_kimg}: must be positive")
     options = TrainingOptions(
         method=method, config=config, data_dir=args.data_dir, dataset=args.dataset, result_dir=args.result_dir,
-        num_gpus=args.num_gpus, total_kimg=total_kimg, batch=batch, mirror_augment=args.mirror_augment,
+        num_gpus=args.num_gpus, total_kimg=total_kimg, batch=batch, batch_gpu=batch_gpu, mirror_augment=args.mirror_augment,
         conditional=args.cond, metrics=parse_metrics(args.metrics), resume=args.resume, seed=args.seed,
         snapshot_ticks=snapshot_ticks, checkpoint_ticks=args.checkpoint_ticks,
         kimg_per_tick=kimg_per_tick, grid=args.grid, deterministic=args.deterministic, hparams=hparams,

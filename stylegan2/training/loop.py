@@ -89,10 +89,19 @@ class TrainingLoop:
         replicas = self.strategy.num_replicas_in_sync
         if self.batch % replicas:
             raise UserError(f"--batch {self.batch}: must be divisible by the number of replicas ({replicas})")
+        # Gradient accumulation (NVIDIA's minibatch_gpu, ADA's batch_gpu): each replica runs its batch in rounds of
+        # batch_gpu samples and the optimizer steps once on the summed gradients.
+        per_replica = self.batch // replicas
+        self.batch_gpu = min(options.batch_gpu or per_replica, per_replica)
+        if per_replica % self.batch_gpu:
+            raise UserError(f"--batch-gpu {self.batch_gpu}: must divide the per-replica batch {per_replica} "
+                            f"(--batch {self.batch} over {replicas} replica(s))")
+        self.rounds = per_replica // self.batch_gpu
         mbstd = h.get("mbstd_group_size") or 1
-        if (self.batch // replicas) % min(mbstd, self.batch // replicas):
-            raise UserError(f"--batch {self.batch}: the per-replica batch {self.batch // replicas} must be divisible "
-                            f"by the minibatch-stddev group size {mbstd}")
+        if self.batch_gpu % min(mbstd, self.batch_gpu):
+            flag = "--batch-gpu" if self.rounds > 1 else "--batch"
+            raise UserError(f"{flag} {self.batch_gpu if self.rounds > 1 else self.batch}: the per-replica batch of "
+                            f"one round, {self.batch_gpu}, must be divisible by the minibatch-stddev group size {mbstd}")
 
         keras.utils.set_random_seed(options.seed)  # weight initialisation reproduces with the seed
         with self.strategy.scope():
@@ -130,19 +139,33 @@ class TrainingLoop:
 
     def _phase(self, phase, optimizer, variables, global_batch):
         """A distributed, compiled optimizer step for one phase; returns {stat: (sum, count)} over all replicas.
-        `inputs` are what `Method.phase_inputs` supplies (per-replica values, e.g. a batch of reals)."""
+        `inputs` are what `Method.phase_inputs` supplies (per-replica values, e.g. a batch of reals), split into
+        `self.rounds` accumulation rounds along their first axis. The gradient is the mean over the whole step's
+        samples (each round's per-sample losses are divided by the samples of all rounds and replicas)."""
+        rounds = self.rounds
 
         def replica_step(seed, *inputs):
-            ctx = StepContext(self, seed, global_batch)
-            with tf.GradientTape() as tape:
-                result = phase(ctx, *inputs)
-                if result is None:
-                    return {}
-                loss, stats = result
-                total = tf.nn.compute_average_loss(loss, global_batch_size=loss.shape[0] * ctx.draws.num_replicas)
-            grads = tape.gradient(total, variables)
-            optimizer.apply([(g if g is not None else tf.zeros_like(v)) for g, v in zip(grads, variables)], variables)
-            return {name: (tf.reduce_sum(v), tf.cast(tf.size(v), tf.float32)) for name, v in stats.items()}
+            chunks = [tf.split(x, rounds) if rounds > 1 else [x] for x in inputs]
+            grads, stats = None, {}
+            for r in range(rounds):
+                # Each round starts once the previous one has its gradients: rounds never hold memory together.
+                with tf.control_dependencies(grads or []):
+                    ctx = StepContext(self, seed, global_batch // rounds, r, rounds)
+                    with tf.GradientTape() as tape:
+                        result = phase(ctx, *(c[r] for c in chunks))
+                        if result is None:
+                            return {}
+                        loss, round_stats = result
+                        total = tf.nn.compute_average_loss(
+                            loss, global_batch_size=loss.shape[0] * ctx.draws.num_replicas * rounds)
+                    round_grads = [g if g is not None else tf.zeros_like(v)
+                                   for g, v in zip(tape.gradient(total, variables), variables)]
+                grads = round_grads if grads is None else [a + g for a, g in zip(grads, round_grads)]
+                for name, v in round_stats.items():
+                    s, n = stats.get(name, (0.0, 0.0))
+                    stats[name] = (s + tf.reduce_sum(v), n + tf.cast(tf.size(v), tf.float32))
+            optimizer.apply(grads, variables)
+            return stats
 
         @tf.function(autograph=False)  # plain TF code: AutoGraph's conversion only costs tracing time
         def step(seed, *inputs):
@@ -353,7 +376,8 @@ class TrainingLoop:
         print(f"Run directory: {self.run_dir}")
         print(f"Method {o.method}, config {o.config}, dataset {self.dataset.path} "
               f"({self.dataset.num_images} images, {self.dataset.resolution}x{self.dataset.resolution}x"
-              f"{self.dataset.channels}), {self.strategy.num_replicas_in_sync} replica(s), batch {self.batch}")
+              f"{self.dataset.channels}), {self.strategy.num_replicas_in_sync} replica(s), batch {self.batch}"
+              + (f" in {self.rounds} accumulation rounds of {self.batch_gpu} per replica" if self.rounds > 1 else ""))
         print(f"G: {count_params(self.G):,} parameters; D: {count_params(self.D):,} parameters")
         if resumed:
             print(f"Resumed from the checkpoint at kimg {self.nimg / 1000:.1f} (iteration {self.step})")

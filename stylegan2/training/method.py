@@ -9,6 +9,8 @@ snapshots and resume. A method supplies only what differs:
   - its own state, saved and restored with the checkpoint: `checkpoint_items()`.
 Phase functions run inside `strategy.run` under `tf.function`; all their randomness comes from `ctx.draws`, which
 draws for the GLOBAL batch and slices this replica's part, so one device and N replicas compute the same step.
+With gradient accumulation (`--batch-gpu` below the per-replica batch) a phase function runs once per round on
+`ctx.global_batch` = batch_gpu x replicas samples; the draws of all rounds come from one draw for the whole step.
 """
 
 import tensorflow as tf
@@ -38,13 +40,16 @@ def get_method(name):
 class Draws:
     """Stateless randomness for one phase of one step, identical whatever the replica count.
 
-    Every draw is made for the global batch from a seed derived from the step seed, then this replica's rows are
-    sliced out; scalars (the style-mixing cutoff) are shared by the whole global batch, as in NVIDIA's code.
+    Every draw is made for the global batch of the whole step (all rounds) from a seed derived from the step seed;
+    this replica's rows of this round are then sliced out (slot round x replicas + replica). So one device and N
+    replicas draw the same samples, and R rounds of b draw what one round of R x b draws. Scalars (the
+    style-mixing cutoff) are shared by the whole step, as in NVIDIA's code they are by a whole minibatch.
     """
 
-    def __init__(self, seed, global_batch):
+    def __init__(self, seed, global_batch, round_index=0, rounds=1):
         self.seed = seed
-        self.global_batch = global_batch
+        self.global_batch = global_batch  # of one round
+        self.round_index, self.rounds = round_index, rounds
         self.counter = 0
         self.replica, self.num_replicas = replica_info()
 
@@ -54,18 +59,19 @@ class Draws:
 
     def _local(self, full, global_batch):
         per_replica = global_batch // self.num_replicas
-        return full[self.replica * per_replica:(self.replica + 1) * per_replica]
+        slot = self.round_index * self.num_replicas + self.replica
+        return full[slot * per_replica:(slot + 1) * per_replica]
 
     def normal(self, shape, global_batch=None):
-        """[per-replica batch, *shape] standard normal."""
+        """[per-replica batch, *shape] standard normal; `global_batch` is per round (default: the round's)."""
         global_batch = global_batch or self.global_batch
-        full = tf.random.stateless_normal([global_batch, *shape], seed=self._next_seed())
+        full = tf.random.stateless_normal([global_batch * self.rounds, *shape], seed=self._next_seed())
         return self._local(full, global_batch)
 
     def uniform(self, shape, global_batch=None, minval=0.0, maxval=1.0, dtype=tf.float32):
         global_batch = global_batch or self.global_batch
-        full = tf.random.stateless_uniform([global_batch, *shape], seed=self._next_seed(), minval=minval,
-                                           maxval=maxval, dtype=dtype)
+        full = tf.random.stateless_uniform([global_batch * self.rounds, *shape], seed=self._next_seed(),
+                                           minval=minval, maxval=maxval, dtype=dtype)
         return self._local(full, global_batch)
 
     def scalar(self, minval=0.0, maxval=1.0, dtype=tf.float32):
@@ -74,15 +80,16 @@ class Draws:
 
 
 class StepContext:
-    """What a phase function sees: the networks, the options, the draws and the global batch size."""
+    """What a phase function sees: the networks, the options, the draws and the global batch size of one round
+    (the whole step's when there is no gradient accumulation)."""
 
-    def __init__(self, loop, seed, global_batch):
+    def __init__(self, loop, seed, global_batch, round_index=0, rounds=1):
         self.loop = loop
         self.G = loop.G
         self.D = loop.D
         self.options = loop.options
         self.global_batch = global_batch
-        self.draws = Draws(seed, global_batch)
+        self.draws = Draws(seed, global_batch, round_index, rounds)
 
     @property
     def local_batch(self):

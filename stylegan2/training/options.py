@@ -21,6 +21,7 @@ class TrainingOptions:
     num_gpus: int = 1  # replicas: GPUs, or logical CPU devices when there is no GPU
     total_kimg: float = 25000  # training length in thousands of real images shown to D
     batch: int = None  # global minibatch (None: the preset's)
+    batch_gpu: int = None  # per-replica samples of one gradient-accumulation round (None: all of its batch)
     mirror_augment: bool = False  # random horizontal flips of the reals
     conditional: bool = False  # condition G and D on the dataset's labels
     metrics: list = dataclasses.field(default_factory=list)  # metrics at each network snapshot
