@@ -39,10 +39,9 @@ def _nv_repo_from_argv():
 
 sys.path.insert(0, _nv_repo_from_argv())
 
+import dnnlib  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
-import dnnlib  # noqa: E402
 from torch_utils import misc  # noqa: E402
 from torch_utils.ops import conv2d_gradfix, grid_sample_gradfix  # noqa: E402
 from training.loss import StyleGAN2Loss  # noqa: E402
@@ -82,7 +81,8 @@ def make_phases(G, D):
     phases = []
     G_opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=LR, betas=BETAS, eps=EPS)
     D_opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=LR, betas=BETAS, eps=EPS)
-    for name, module, opt_kwargs, reg_interval in [('G', G, G_opt_kwargs, G_REG_INTERVAL), ('D', D, D_opt_kwargs, D_REG_INTERVAL)]:
+    for name, module, opt_kwargs, reg_interval in [('G', G, G_opt_kwargs, G_REG_INTERVAL),
+                                                   ('D', D, D_opt_kwargs, D_REG_INTERVAL)]:
         mb_ratio = reg_interval / (reg_interval + 1)
         opt_kwargs = dnnlib.EasyDict(opt_kwargs)
         opt_kwargs.lr = opt_kwargs.lr * mb_ratio
@@ -232,7 +232,8 @@ def main():
             lossG = torch.nn.functional.softplus(-gl).mean()
             lossD = (torch.nn.functional.softplus(gl) + torch.nn.functional.softplus(-rl)).mean()
         assert torch.isfinite(lossG) and torch.isfinite(lossD)
-        print(f'check: after training, loss_G {lossG.item():.4f}, loss_D {lossD.item():.4f}, pl_mean {tr.loss.pl_mean.item():.4f}, all finite')
+        print(f'check: after training, loss_G {lossG.item():.4f}, loss_D {lossD.item():.4f}, '
+              f'pl_mean {tr.loss.pl_mean.item():.4f}, all finite')
 
         # Per-phase timing, measured separately (each phase run alone, --phase-reps times).
         sep = {}

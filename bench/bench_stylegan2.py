@@ -185,7 +185,8 @@ def main():
         dataset = args.dataset or make_dataset(root, args.images)
         start = time.perf_counter()
         loop = build_loop(args, dataset, root)
-        print(f"preset {args.config}, batch {args.batch} ({loop.rounds} round(s) of {loop.batch_gpu}), dataset {loop.dataset.num_images} images "
+        print(f"preset {args.config}, batch {args.batch} ({loop.rounds} round(s) of {loop.batch_gpu}), "
+              f"dataset {loop.dataset.num_images} images "
               f"{loop.dataset.resolution}x{loop.dataset.resolution}x{loop.dataset.channels}; "
               f"build {time.perf_counter() - start:.1f} s")
 

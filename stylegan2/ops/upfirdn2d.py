@@ -118,7 +118,8 @@ def _upfirdn2d_tf(x, f, up, down, padding, gain):
         def grad(dy):
             (fh, fw), (x0, _, y0, _) = f.shape, padding
             (in_h, in_w), (out_h, out_w) = x.shape[1:3], y.shape[1:3]
-            p = (fw - x0 - 1, in_w * up - out_w * down + x0 - up + 1, fh - y0 - 1, in_h * up - out_h * down + y0 - up + 1)
+            p = (fw - x0 - 1, in_w * up - out_w * down + x0 - up + 1,
+                 fh - y0 - 1, in_h * up - out_h * down + y0 - up + 1)
             return _upfirdn2d_tf(dy, f[::-1, ::-1], down, up, p, gain)
 
         return y, grad

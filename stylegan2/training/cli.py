@@ -133,7 +133,8 @@ def build_options(argv):
         raise UserError(f"--total-kimg {total_kimg}: must be positive")
     options = TrainingOptions(
         method=method, config=config, data_dir=args.data_dir, dataset=args.dataset, result_dir=args.result_dir,
-        num_gpus=args.num_gpus, total_kimg=total_kimg, batch=batch, batch_gpu=batch_gpu, mirror_augment=args.mirror_augment,
+        num_gpus=args.num_gpus, total_kimg=total_kimg, batch=batch, batch_gpu=batch_gpu,
+        mirror_augment=args.mirror_augment,
         conditional=args.cond, metrics=parse_metrics(args.metrics), resume=args.resume, seed=args.seed,
         snapshot_ticks=snapshot_ticks, checkpoint_ticks=args.checkpoint_ticks,
         kimg_per_tick=kimg_per_tick, grid=args.grid, deterministic=args.deterministic, hparams=hparams,
