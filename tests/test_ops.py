@@ -266,13 +266,15 @@ def _first_and_second_order(fn, x, w, r):
 
 @pytest.mark.parametrize("kernel_size, size", [(1, 6), (3, 6), (3, 5)])
 @pytest.mark.parametrize("up, down", [(1, 1), (2, 1), (1, 2)])
-@pytest.mark.parametrize("onednn", [False, True])
-def test_conv2d_resample_fast_gradients_match_keras_ops(monkeypatch, kernel_size, size, up, down, onednn):
+@pytest.mark.parametrize("kernel_grad", ["conv over the batch", "filter gradient", "matmuls"])
+def test_conv2d_resample_fast_gradients_match_keras_ops(monkeypatch, kernel_size, size, up, down, kernel_grad):
     """The TensorFlow fast paths (custom gradients that are forward convolutions, polyphase transposed conv,
     separable FIR) give the same values, gradients and second-order gradients as the plain keras.ops path; with
-    both kernel-gradient formulations (a forward conv over the batch, or TF's filter gradient under oneDNN)."""
+    every kernel-gradient formulation (Eigen: a forward conv over the batch; oneDNN: TF's filter gradient below
+    MATMUL_KERNEL_GRAD_MIN_SIZE, matrix products over flat views from it up)."""
     cr_module, fir_module = (sys.modules[f"stylegan2.ops.{name}"] for name in ("conv2d_resample", "upfirdn2d"))
-    monkeypatch.setattr(cr_module, "_onednn", lambda: onednn)
+    monkeypatch.setattr(cr_module, "_onednn", lambda: kernel_grad != "conv over the batch")
+    monkeypatch.setattr(cr_module, "MATMUL_KERNEL_GRAD_MIN_SIZE", 1 if kernel_grad == "matmuls" else 10**6)
     f = setup_filter([1, 3, 3, 1])
     x, w = randn(2, size, size, 3), randn(kernel_size, kernel_size, 3, 4)
     fn = lambda x, w: conv2d_resample(x, w, f, up=up, down=down)
@@ -283,6 +285,25 @@ def test_conv2d_resample_fast_gradients_match_keras_ops(monkeypatch, kernel_size
     close(fast_y, np.asarray(fn(x, w)), atol=1e-4)
     for got, expected in zip(fast, _first_and_second_order(fn, x, w, r)):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("kh, kw, stride, height, width", [
+    (3, 3, 1, 6, 5), (3, 3, 2, 9, 8), (1, 1, 1, 4, 4), (2, 3, 2, 7, 10), (3, 1, 3, 11, 7), (4, 4, 2, 6, 6),
+])
+def test_kernel_grad_matmul_matches_numpy(kh, kw, stride, height, width):
+    """The oneDNN kernel gradient as matrix products over flat views equals
+    dw[a,b,i,o] = sum_{n,h,w} x[n,s*h+a,s*w+b,i] dy[n,h,w,o], with rows and columns past the last tap unread."""
+    cr_module = sys.modules["stylegan2.ops.conv2d_resample"]
+    x = randn(2, height, width, 3)
+    ho, wo = (height - kh) // stride + 1, (width - kw) // stride + 1
+    dy = randn(2, ho, wo, 4)
+    expected = np.zeros((kh, kw, 3, 4))
+    for a in range(kh):
+        for b in range(kw):
+            patch = x[:, a:a + stride * (ho - 1) + 1:stride, b:b + stride * (wo - 1) + 1:stride]  # [N,Ho,Wo,I]
+            expected[a, b] = np.einsum("nhwi,nhwo->io", patch, dy)
+    got = cr_module._kernel_grad_matmul(tf.constant(x), tf.constant(dy), kh, kw, stride).numpy()
+    close(got, expected, atol=1e-4)
 
 
 @pytest.mark.parametrize("up, down, padding, f, gain", [
