@@ -270,11 +270,11 @@ def _first_and_second_order(fn, x, w, r):
 def test_conv2d_resample_fast_gradients_match_keras_ops(monkeypatch, kernel_size, size, up, down, kernel_grad):
     """The TensorFlow fast paths (custom gradients that are forward convolutions, polyphase transposed conv,
     separable FIR) give the same values, gradients and second-order gradients as the plain keras.ops path; with
-    every kernel-gradient formulation (Eigen: a forward conv over the batch; oneDNN: TF's filter gradient below
-    MATMUL_KERNEL_GRAD_MIN_SIZE, matrix products over flat views from it up)."""
+    every kernel-gradient formulation (Eigen: a forward conv over the batch; oneDNN: TF's filter gradient, or matrix
+    products over flat views, chosen by MATMUL_KERNEL_GRAD_MAX_EXTRA)."""
     cr_module, fir_module = (sys.modules[f"stylegan2.ops.{name}"] for name in ("conv2d_resample", "upfirdn2d"))
     monkeypatch.setattr(cr_module, "_onednn", lambda: kernel_grad != "conv over the batch")
-    monkeypatch.setattr(cr_module, "MATMUL_KERNEL_GRAD_MIN_SIZE", 1 if kernel_grad == "matmuls" else 10**6)
+    monkeypatch.setattr(cr_module, "MATMUL_KERNEL_GRAD_MAX_EXTRA", 10**6 if kernel_grad == "matmuls" else -1)
     f = setup_filter([1, 3, 3, 1])
     x, w = randn(2, size, size, 3), randn(kernel_size, kernel_size, 3, 4)
     fn = lambda x, w: conv2d_resample(x, w, f, up=up, down=down)

@@ -8,7 +8,7 @@ Speed on the CPU (bench/bench_stylegan2.py). TensorFlow's CPU `Conv2D` runs near
 again forward convolutions, to any order (R1 and path length differentiate the gradients):
 - `_conv_same`: stride-1 "same" conv; input gradient = `_conv_same` of dy with the flipped, transposed kernel,
   kernel gradient = a conv of the batch-transposed input with the batch-transposed dy as kernel (Eigen), or
-  under oneDNN `_kernel_grad`: matrix products over shifted flat views at 16x16 and up, TF's filter gradient below;
+  under oneDNN `_kernel_grad`: matrix products over shifted flat views (32x32 and up), TF's filter gradient below;
 - `_conv_strided`: stride-s VALID conv (after the FIR when downsampling); input gradient = `_transposed_conv`;
 - `_transposed_conv`: stride-s transposed conv (before the FIR when upsampling), computed as one ordinary conv per
   output phase (polyphase); input gradient = `_conv_strided`.
@@ -83,22 +83,25 @@ def _kernel_grad_same(x, dy, k):
     x^T [I,H,W,N] by dy^T [H,W,N,O], which Eigen runs faster than its own filter gradient."""
     p = k // 2
     if _onednn():
-        return _kernel_grad(tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]), dy, (k, k), 1)
+        return _kernel_grad(tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]) if p else x, dy, (k, k), 1)
     dw = tf.nn.conv2d(tf.transpose(x, (3, 1, 2, 0)), tf.transpose(dy, (1, 2, 0, 3)), 1, [[0, 0], [p, p], [p, p], [0, 0]])
     return tf.transpose(dw, (1, 2, 0, 3))  # [I,k,k,O] -> [k,k,I,O]
 
 
-# Output size from which `_kernel_grad` uses matrix products: measured on a 2-core AVX2 CPU with oneDNN, 3x3 and
-# 128 channels, they are 15-20% faster than Conv2DBackpropFilter at 32x32 and 10% (stride 2) or 0% at 16x16, slower
-# below, where the zero rows and columns they add are a larger share.
-MATMUL_KERNEL_GRAD_MIN_SIZE = 16
+# Under oneDNN, `_kernel_grad` uses matrix products when the zero rows and columns they add cost at most this share
+# of extra products. Measured on a 2-core AVX2 CPU (3x3 kernels): 15-20% faster than Conv2DBackpropFilter at 32x32
+# with 128 channels (stride 1, 13% extra) and at 16x16 stride 2, 2-3x faster at config-f's sizes (64x64 to
+# 1024x1024); no faster at 16x16 stride 1 (27% extra), slower below.
+MATMUL_KERNEL_GRAD_MAX_EXTRA = 0.2
 
 
 def _kernel_grad(x, dy, kernel, stride):
     """Gradient with respect to the kernel [kh,kw,I,O] of the stride-`stride` VALID conv of x [N,Hx,Wx,I] that
-    gave dy [N,Ho,Wo,O]: TF's filter gradient, or under oneDNN from MATMUL_KERNEL_GRAD_MIN_SIZE up `_kernel_grad_matmul`."""
+    gave dy [N,Ho,Wo,O]: TF's filter gradient, or `_kernel_grad_matmul` (see MATMUL_KERNEL_GRAD_MAX_EXTRA)."""
     kh, kw = kernel
-    if _onednn() and min(dy.shape[1:3]) >= MATMUL_KERNEL_GRAD_MIN_SIZE:
+    _, ho, wo, _ = dy.shape
+    grid = (ho + (kh - 1) // stride) * (wo + (kw - 1) // stride)
+    if _onednn() and grid <= (1 + MATMUL_KERNEL_GRAD_MAX_EXTRA) * ho * wo:
         return _kernel_grad_matmul(x, dy, kh, kw, stride)
     shape = [kh, kw, x.shape[-1], dy.shape[-1]]
     return tf.compat.v1.nn.conv2d_backprop_filter(x, shape, dy, [1, stride, stride, 1], "VALID")
