@@ -273,7 +273,7 @@ def test_conv2d_resample_fast_gradients_match_keras_ops(monkeypatch, kernel_size
     every kernel-gradient formulation (Eigen: a forward conv over the batch; oneDNN: TF's filter gradient, or matrix
     products over flat views, chosen by MATMUL_KERNEL_GRAD_MAX_EXTRA)."""
     cr_module, fir_module = (sys.modules[f"stylegan2.ops.{name}"] for name in ("conv2d_resample", "upfirdn2d"))
-    monkeypatch.setattr(cr_module, "_onednn", lambda: kernel_grad != "conv over the batch")
+    monkeypatch.setattr(cr_module, "_kernels", lambda: "eigen" if kernel_grad == "conv over the batch" else "onednn")
     monkeypatch.setattr(cr_module, "MATMUL_KERNEL_GRAD_MAX_EXTRA", 10**6 if kernel_grad == "matmuls" else -1)
     f = setup_filter([1, 3, 3, 1])
     x, w = randn(2, size, size, 3), randn(kernel_size, kernel_size, 3, 4)

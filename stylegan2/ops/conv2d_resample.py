@@ -2,16 +2,20 @@
 
 Ported from TF1 `dnnlib/tflib/ops/upfirdn_2d.py`; ADA `torch_utils/ops/conv2d_resample.py` computes the same numbers.
 
-Speed on the CPU (bench/bench_stylegan2.py). TensorFlow's CPU `Conv2D` runs near the matmul peak, but its
-`Conv2DBackpropInput` (also the forward of `conv2d_transpose`) reaches only 40-60% of that, and
-`Conv2DBackpropFilter` 75-90%. So every convolution here is one of three ops with custom gradients that are
-again forward convolutions, to any order (R1 and path length differentiate the gradients):
-- `_conv_same`: stride-1 "same" conv; input gradient = `_conv_same` of dy with the flipped, transposed kernel,
-  kernel gradient = a conv of the batch-transposed input with the batch-transposed dy as kernel (Eigen), or
-  under oneDNN `_kernel_grad`: matrix products over shifted flat views (32x32 and up), TF's filter gradient below;
-- `_conv_strided`: stride-s VALID conv (after the FIR when downsampling); input gradient = `_transposed_conv`;
-- `_transposed_conv`: stride-s transposed conv (before the FIR when upsampling), computed as one ordinary conv per
-  output phase (polyphase); input gradient = `_conv_strided`.
+Speed on the CPU (bench/bench_stylegan2.py). TensorFlow's CPU `Conv2D` runs near the matmul peak; its
+`Conv2DBackpropInput` (the forward of `conv2d_transpose`) and `Conv2DBackpropFilter` run slower, by how much
+depending on the kernels (Eigen, or oneDNN with TF_ENABLE_ONEDNN_OPTS=1). So every convolution here is one of
+three ops with custom gradients built from the fastest op for the active kernels, to any order (R1 and path
+length differentiate the gradients):
+- `_conv_same`: stride-1 "same" conv; input gradient = `_conv_same` of dy with the flipped, transposed kernel;
+  kernel gradient = `_kernel_grad_same`;
+- `_conv_strided`: stride-s VALID conv (after the FIR when downsampling); input gradient = `_transposed_conv`,
+  kernel gradient = `_kernel_grad`;
+- `_transposed_conv`: stride-s transposed conv (before the FIR when upsampling): oneDNN's deconvolution, or under
+  Eigen one ordinary conv per output phase (polyphase); input gradient = `_conv_strided`.
+Kernel gradients: under Eigen, a forward conv over the batch (stride 1) or TF's filter gradient; under oneDNN,
+matrix products over shifted views of flat arrays where they add few zero products (`_kernel_grad_matmul`), else
+TF's filter gradient.
 A 1x1 conv with upsampling convolves first and then upsamples, and a 1x1 conv with downsampling filters with the
 stride (ADA's fast paths), so the FIR never computes pixels that are thrown away. Grouped convs (the fused
 modulated conv) and symbolic Keras tensors take the plain `keras.ops` path.
@@ -26,11 +30,14 @@ from stylegan2.ops.upfirdn2d import _insert_zeros, _pad, tensorflow_path, upfird
 
 
 @functools.cache
-def _onednn():
-    """Whether TensorFlow runs its oneDNN kernels (TF_ENABLE_ONEDNN_OPTS=1, or the default on some Intel CPUs)."""
+def _kernels():
+    """Which convolution kernels TensorFlow runs: 'gpu' (cuDNN) when a GPU is visible, else 'onednn' (its oneDNN
+    CPU kernels: TF_ENABLE_ONEDNN_OPTS=1, see stylegan2.environment) or 'eigen'."""
     from tensorflow.python.util import _pywrap_util_port
 
-    return bool(_pywrap_util_port.IsMklEnabled())
+    if tf.config.list_physical_devices("GPU"):
+        return "gpu"
+    return "onednn" if _pywrap_util_port.IsMklEnabled() else "eigen"
 
 
 def _flip_transpose(w):
@@ -79,12 +86,13 @@ def _conv_same(x, w):
 
 def _kernel_grad_same(x, dy, k):
     """Gradient of `_conv_same` with respect to its kernel [k,k,I,O]: dw[a,b,i,o] = sum_{n,h,w} x_padded[n,h+a,w+b,i]
-    dy[n,h,w,o]. Under oneDNN (TF_ENABLE_ONEDNN_OPTS=1), `_kernel_grad`; under Eigen, a VALID forward conv of
+    dy[n,h,w,o]. With oneDNN or a GPU, `_kernel_grad` of the padded x; with Eigen, a VALID forward conv of
     x^T [I,H,W,N] by dy^T [H,W,N,O], which Eigen runs faster than its own filter gradient."""
     p = k // 2
-    if _onednn():
+    if _kernels() != "eigen":
         return _kernel_grad(tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]) if p else x, dy, (k, k), 1)
-    dw = tf.nn.conv2d(tf.transpose(x, (3, 1, 2, 0)), tf.transpose(dy, (1, 2, 0, 3)), 1, [[0, 0], [p, p], [p, p], [0, 0]])
+    x_t, dy_t = tf.transpose(x, (3, 1, 2, 0)), tf.transpose(dy, (1, 2, 0, 3))
+    dw = tf.nn.conv2d(x_t, dy_t, 1, [[0, 0], [p, p], [p, p], [0, 0]])
     return tf.transpose(dw, (1, 2, 0, 3))  # [I,k,k,O] -> [k,k,I,O]
 
 
@@ -97,11 +105,11 @@ MATMUL_KERNEL_GRAD_MAX_EXTRA = 0.2
 
 def _kernel_grad(x, dy, kernel, stride):
     """Gradient with respect to the kernel [kh,kw,I,O] of the stride-`stride` VALID conv of x [N,Hx,Wx,I] that
-    gave dy [N,Ho,Wo,O]: TF's filter gradient, or `_kernel_grad_matmul` (see MATMUL_KERNEL_GRAD_MAX_EXTRA)."""
+    gave dy [N,Ho,Wo,O]: TF's filter gradient, or with oneDNN `_kernel_grad_matmul` (MATMUL_KERNEL_GRAD_MAX_EXTRA)."""
     kh, kw = kernel
     _, ho, wo, _ = dy.shape
     grid = (ho + (kh - 1) // stride) * (wo + (kw - 1) // stride)
-    if _onednn() and grid <= (1 + MATMUL_KERNEL_GRAD_MAX_EXTRA) * ho * wo:
+    if _kernels() == "onednn" and grid <= (1 + MATMUL_KERNEL_GRAD_MAX_EXTRA) * ho * wo:
         return _kernel_grad_matmul(x, dy, kh, kw, stride)
     shape = [kh, kw, x.shape[-1], dy.shape[-1]]
     return tf.compat.v1.nn.conv2d_backprop_filter(x, shape, dy, [1, stride, stride, 1], "VALID")
@@ -167,7 +175,8 @@ def _conv_strided(x, w, stride):
 
 def _transposed_conv_phases(x, w, stride):
     """Stride-`stride` transposed conv as in `_transposed_conv`, [N,H,W,I] -> [N,mh*s,mw*s,O] whose rows and
-    columns past (H-1)*s+kh and (W-1)*s+kw are zeros (mh, mw: outputs per phase); None if not polyphase-able."""
+    columns past (H-1)*s+kh and (W-1)*s+kw are zeros (mh, mw: outputs per phase); None if not polyphase-able.
+    oneDNN's deconvolution under oneDNN, the phase convs under Eigen."""
     kh, kw, _, _ = w.shape
     phases_h, phases_w = _phases(kh, x.shape[1], stride), _phases(kw, x.shape[2], stride)
     if not (phases_h and phases_w):
@@ -183,7 +192,7 @@ def _transposed_conv_phases(x, w, stride):
             return dx, _flip_transpose(_kernel_grad(dy, x, wt.shape[:2], stride))
 
         out_channels = w.shape[-1]
-        if _onednn():
+        if _kernels() != "eigen":
             # oneDNN's deconvolution (Conv2DBackpropInput) beats the phase convs by 20-25% (3x3, 128 channels); Eigen's
             # runs slower than them. Its output, sized like theirs, gets the same trailing zeros.
             shape = [_phase_outputs(kh, x.shape[1], stride) * stride, _phase_outputs(kw, x.shape[2], stride) * stride]
