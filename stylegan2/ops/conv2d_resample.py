@@ -161,7 +161,7 @@ def _conv_strided(x, w, stride):
     def conv(x, w):
         def grad(dy):
             _, h, wd, _ = x.shape
-            dx = _transposed_conv_phases(dy, _flip_transpose(w), stride)  # >= the rows and columns the conv reads
+            dx = _transposed_conv_padded(dy, _flip_transpose(w), stride)  # >= the rows and columns the conv reads
             if dx is None:
                 dx = tf.compat.v1.nn.conv2d_backprop_input(tf.shape(x), w, dy, [1, stride, stride, 1], "VALID")
             else:
@@ -173,10 +173,10 @@ def _conv_strided(x, w, stride):
     return conv(x, w)
 
 
-def _transposed_conv_phases(x, w, stride):
+def _transposed_conv_padded(x, w, stride):
     """Stride-`stride` transposed conv as in `_transposed_conv`, [N,H,W,I] -> [N,mh*s,mw*s,O] whose rows and
     columns past (H-1)*s+kh and (W-1)*s+kw are zeros (mh, mw: outputs per phase); None if not polyphase-able.
-    oneDNN's deconvolution under oneDNN, the phase convs under Eigen."""
+    A deconvolution (oneDNN, GPU) or one conv per output phase (Eigen)."""
     kh, kw, _, _ = w.shape
     phases_h, phases_w = _phases(kh, x.shape[1], stride), _phases(kw, x.shape[2], stride)
     if not (phases_h and phases_w):
@@ -223,7 +223,7 @@ def _transposed_conv(x, w, stride):
     """
     kh, kw, in_channels, _ = w.shape
     if _fast(x, w):
-        y = _transposed_conv_phases(tf.convert_to_tensor(x), tf.convert_to_tensor(w, x.dtype), stride)
+        y = _transposed_conv_padded(tf.convert_to_tensor(x), tf.convert_to_tensor(w, x.dtype), stride)
         if y is not None:
             return y, y.shape[1] - ((x.shape[1] - 1) * stride + kh), y.shape[2] - ((x.shape[2] - 1) * stride + kw)
     if x.shape[-1] == in_channels:
