@@ -137,12 +137,15 @@ class TrainingLoop:
         """The real labels D sees: the dataset's rows when conditional, else [N, 0]."""
         return labels if self.options.conditional else labels[:, :0]
 
-    def _phase(self, phase, optimizer, variables, global_batch):
+    def _phase(self, phase, optimizer, variables, global_batch, gain=1):
         """A distributed, compiled optimizer step for one phase; returns {stat: (sum, count)} over all replicas.
         `inputs` are what `Method.phase_inputs` supplies (per-replica values, e.g. a batch of reals), split into
         `self.rounds` accumulation rounds along their first axis. The gradient is the mean over the whole step's
-        samples (each round's per-sample losses are divided by the samples of all rounds and replicas)."""
+        samples (each round's per-sample losses are divided by the samples of all rounds and replicas), times
+        `gain`: a lazy regularization phase that runs every k-th iteration counts k times (NV training_loop.py
+        `tf.reduce_mean(G_reg * G_reg_interval)`, ADA loss.py `.mul(gain)` with gain = phase.interval)."""
         rounds = self.rounds
+        gain = float(gain)
 
         def replica_step(seed, *inputs):
             chunks = [tf.split(x, rounds) if rounds > 1 else [x] for x in inputs]
@@ -158,6 +161,8 @@ class TrainingLoop:
                         loss, round_stats = result
                         total = tf.nn.compute_average_loss(
                             loss, global_batch_size=loss.shape[0] * ctx.draws.num_replicas * rounds)
+                        if gain != 1:
+                            total = total * gain
                     round_grads = [g if g is not None else tf.zeros_like(v)
                                    for g, v in zip(tape.gradient(total, variables), variables)]
                 grads = round_grads if grads is None else [a + g for a, g in zip(grads, round_grads)]
@@ -179,9 +184,10 @@ class TrainingLoop:
         G_vars, D_vars = self.G.trainable_variables, self.D.trainable_variables
         m = self.method
         self.g_main_step = self._phase(m.g_main, self.G_opt, G_vars, self.batch)
-        self.g_reg_step = self._phase(m.g_reg, self.G_opt, G_vars, self.batch)
+        h = self.options.hparams
+        self.g_reg_step = self._phase(m.g_reg, self.G_opt, G_vars, self.batch, gain=h["G_reg_interval"] or 1)
         self.d_main_step = self._phase(m.d_main, self.D_opt, D_vars, self.batch)
-        self.d_reg_step = self._phase(m.d_reg, self.D_opt, D_vars, self.batch)
+        self.d_reg_step = self._phase(m.d_reg, self.D_opt, D_vars, self.batch, gain=h["D_reg_interval"] or 1)
         pairs = snapshot.matching_weights(self.G_ema, self.G)
 
         @tf.function(autograph=False)
