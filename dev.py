@@ -3,11 +3,13 @@
 
     python3 dev.py demo     build the demo dataset, train a small StyleGAN2 on it, generate images
     python3 dev.py test     run the test suite (what CI runs)
+    python3 dev.py deps     print which top-level package imports which (the backbone must import no method)
 
 Both create `.venv/` and install the pinned dependencies from pyproject.toml on first use
 (and again whenever pyproject.toml changes). Extra arguments are passed on (to pytest for `test`).
 """
 
+import ast
 import hashlib
 import os
 import subprocess
@@ -41,11 +43,39 @@ def ensure_venv(extras="test"):
         f.write(want + "\n")
 
 
+PACKAGES = ("stylegan2", "inclusive", "acgan", "lis", "selfcond")
+
+
+def package_imports(root=ROOT):
+    """{package: {packages it imports}} over this repository's top-level packages, read from the source (ast)."""
+    edges = {}
+    for package in PACKAGES:
+        folder = os.path.join(root, package)
+        if not os.path.isdir(folder):
+            continue
+        edges[package] = set()
+        for dirpath, _, files in os.walk(folder):
+            for name in files:
+                if not name.endswith(".py"):
+                    continue
+                with open(os.path.join(dirpath, name)) as f:
+                    tree = ast.parse(f.read())
+                for node in ast.walk(tree):
+                    names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                        [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+                    edges[package] |= {n.split(".")[0] for n in names if n.split(".")[0] in PACKAGES} - {package}
+    return edges
+
+
 def main(argv):
-    if len(argv) < 1 or argv[0] not in ("demo", "test", "setup"):
+    if len(argv) < 1 or argv[0] not in ("demo", "test", "setup", "deps"):
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
+    if command == "deps":
+        for package, imported in package_imports().items():
+            print(f"{package:10s} -> {', '.join(sorted(imported)) or '(nothing of this repository)'}")
+        return 0
     ensure_venv()
     env = dict(os.environ)
     if command == "setup":

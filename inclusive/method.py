@@ -33,19 +33,42 @@ import tensorflow as tf
 from inclusive import knn, latents, minority, projection, schedule
 from stylegan2 import losses
 from stylegan2.errors import UserError
+from stylegan2.flags import Flag, with_defaults
 from stylegan2.images import save_grid
 from stylegan2.presets import build_networks
 from stylegan2.training.method import register_method
 from stylegan2.training.stylegan2_method import StyleGAN2Method
 
 REC_GRID_MAX = 32  # images in rec-reals.png (IG: the 2 x minibatch of one step)
+REC_LOSSES = ("lpips", "l2", "l1")
+
+# InclusiveGAN's flags (IG:run_training.py), with its defaults.
+FLAGS = (
+    Flag("data_size", int, 30000, "Number of images in the dataset (IMLE pairs every image with a latent)"),
+    Flag("num_epochs", int, 10000, "Training length in epochs: total_kimg = data_size * num_epochs // 1000"),
+    Flag("init_proj_dim", int, None, "Random projection dimension for the nearest-neighbour search (none = pixels, "
+                                     "0 = Johnson-Lindenstrauss bound)"),
+    Flag("init_staleness", int, 10, "Epochs between nearest-neighbour rebuilds (doubles after each rebuild)"),
+    Flag("num_samples_factor", int, 10, "Candidate latents per real image"),
+    Flag("knn_perturb_factor", float, 0.05, "Slerp fraction of the retrieved latent toward fresh noise"),
+    Flag("candidate_batch_size", int, 256, "Candidates generated per chunk"),
+    Flag("exclusive_retrieved_code", int, 0, "1 = each candidate latent is retrieved at most once"),
+    Flag("NN_rec_lpips_weight", float, 2.5, "Weight of the reconstruction loss (interpolation: 0.4x)"),
+    Flag("dist_thres_percentile", float, 100.0, "Keep pairs whose nearest-neighbour distance is within this "
+                                                "percentile"),
+    Flag("attr_interesting", str, None, "Comma-separated attributes; the IMLE terms use only images having all of "
+                                        "them"),
+    Flag("init_mul", float, 1.0, "Multiplier of G's weight-init std"),
+    # Not in IG: LPIPS needs pretrained VGG16 weights; l2/l1 (mean over pixels in [-1,1]) need none.
+    Flag("rec_loss", str, "lpips", "Distance of the reconstruction/interpolation terms: lpips (IG's), l2 or l1"),
+    Flag("lpips_weights", str, None, "LPIPS weight file lpips_vgg16_v0.1.npz or its directory (default: "
+                                     "$STYLEGAN2_WEIGHTS_DIR, then the cache)"),
+)
 
 
 def inclusive_options(method_options):
     """IG's flags with their run_training.py defaults, overridden by the given method options."""
-    from stylegan2.training.cli import INCLUSIVE_FLAGS
-
-    values = {name: default for name, (_, default, _) in INCLUSIVE_FLAGS.items()}
+    values = with_defaults(FLAGS, {})
     values.update({k: v for k, v in (method_options or {}).items() if v is not None})
     return values
 
@@ -93,6 +116,43 @@ class InclusiveMethod(StyleGAN2Method):
     fakes_grid = "arb-fakes-{kimg}.png"
     rec_reals_grid = "rec-reals.png"
     rec_fakes_grid = "rec-fakes-{kimg}.png"
+    flags = FLAGS
+    infer_from_flags = True  # InclusiveGAN's README commands name no method
+    default_config = "config-e"
+
+    @classmethod
+    def configure(cls, options, args):
+        """InclusiveGAN's run_training.py defaults (reference §1.14, §2.1, §2.8), given flags taking precedence.
+
+        The global batch is IG's D batch, 2 x minibatch_gpu x num_gpus (minibatch_gpu 6); the G terms use half of
+        it. G_ema's half-life is doubled so that its beta equals IG's 0.5 ** (minibatch_size / 10000) with IG's
+        minibatch_size = batch / 2. IG's configs (config-e*, config-f) use IG's minibatch-stddev group of 6 (NVIDIA's:
+        4). Ticks are 1 kimg; network snapshots every 5 epochs; total_kimg = data_size x num_epochs / 1000.
+        """
+        m = options.method_options
+        if args.batch_gpu is not None:
+            raise UserError("--batch-gpu: --method inclusive trains without gradient accumulation (IG asserts one "
+                            "round); set the per-GPU batch with --minibatch-gpu")
+        if m["rec_loss"] not in REC_LOSSES:
+            raise UserError(f"--rec-loss {m['rec_loss']}: choose one of {', '.join(REC_LOSSES)}")
+        options.batch_gpu = None
+        options.batch = args.batch or 2 * (args.minibatch_gpu or 6) * args.num_gpus
+        if options.batch < 2 or options.batch % 2:
+            raise UserError(f"--batch {options.batch}: --method inclusive needs an even global batch (IG's 2 x "
+                            f"minibatch)")
+        data_size = m["data_size"]
+        if data_size < 1 or data_size % options.batch:
+            raise UserError(f"--data-size {data_size}: must be a positive multiple of the global batch "
+                            f"{options.batch} (2 x --minibatch-gpu x --num-gpus) for --method inclusive")
+        options.hparams["ema_kimg"] = options.hparams["ema_kimg"] * 2
+        if options.config.startswith("config-"):
+            options.hparams["mbstd_group_size"] = 6
+        if args.snapshot_ticks is None:
+            options.snapshot_ticks = schedule.snapshot_ticks(data_size)[1]
+        if args.total_kimg is None:
+            options.total_kimg = schedule.total_kimg(data_size, m["num_epochs"])
+        if args.kimg_per_tick is None:
+            options.kimg_per_tick = 1.0
 
     def __init__(self, options):
         super().__init__(options)

@@ -34,7 +34,7 @@ from stylegan2.dataset import ImageDataset
 from stylegan2.errors import UserError, exit_on_user_error
 from stylegan2.images import save_image, to_uint8
 from stylegan2.rundir import create_run_dir
-from stylegan2.training.snapshot import load_snapshot
+from stylegan2.training.snapshot import open_for_sampling
 
 IMAGES_SAVED_PER_BATCH = 36  # IG writes the target and result PNGs of the first 36 images of each minibatch
 
@@ -138,7 +138,7 @@ def project_real_images(network, data_dir, dataset, num_images=3000, num_snapsho
         if value < 1:
             raise UserError(f"{flag} {value}: must be at least 1")
     distance = make_distance(rec_loss, lpips_weights)
-    G = load_snapshot(network).G_ema
+    _, G, _ = open_for_sampling(network)
     data = ImageDataset(dataset if os.path.isabs(dataset) else os.path.join(data_dir or "", dataset))
     if data.shape != [G.img_resolution, G.img_resolution, G.img_channels]:
         raise UserError(f"--dataset {dataset}: images are {data.shape[0]}x{data.shape[1]}x{data.shape[2]}, the "

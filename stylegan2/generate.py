@@ -25,8 +25,10 @@ import numpy as np
 import PIL.Image
 
 from stylegan2.errors import UserError, exit_on_user_error
+from stylegan2.flags import OneLineParser, add_flags, finite_float
 from stylegan2.images import make_grid, save_image, to_uint8
 from stylegan2.rundir import create_run_dir
+from stylegan2.sampling import Sampling
 
 # Keras (and so TensorFlow) is imported inside the functions that need it: `-h` and flag errors answer at once,
 # without TensorFlow's start-up lines on stderr.
@@ -73,42 +75,46 @@ def parse_class(text):
 
 def load_generator(path):
     """The G_ema of a network snapshot: a network-snapshot-*.keras file, or a run directory (its latest snapshot)."""
+    return load_network(path)[0]
+
+
+def generation_flag_owners():
+    """{flag name: (method name, Flag)} of every installed method's generation options."""
+    from stylegan2.training.method import method_classes
+
+    return {f.name: (cls.name, f) for cls in method_classes() for f in cls.generation_flags}
+
+
+def load_network(path, options=None):
+    """(G, sampling) of a snapshot file or run directory, sampled as its training method records (stylegan2.sampling).
+
+    options: {name: value} of the method generation flags given on the command line (Method.generation_flags).
+    """
     path = os.fspath(path)
     if path.endswith(".pkl"):
         raise UserError(f"{path}: NVIDIA .pkl pickles are never loaded (unpickling runs code from the file); "
                         f"pass a network-snapshot-*.keras file or a run directory")
     if not os.path.exists(path):
         raise UserError(f"{path}: network snapshot not found; pass a network-snapshot-*.keras file or a run directory")
-    import stylegan2.networks  # noqa: F401  (registers the classes a snapshot holds; snapshot.py does not import it)
-    from stylegan2.training.snapshot import load_snapshot
+    from stylegan2.training.snapshot import open_for_sampling
 
-    return load_snapshot(path).G_ema
+    _, G, sampling = open_for_sampling(path, options)
+    return G, sampling
 
 
 # === Latents, labels, noise ===
 
 
-def class_labels(G, class_idx, keys):
+def class_labels(G, class_idx, keys, sampling=None):
     """One-hot labels c [len(keys), c_dim] (float32) for a conditional G, None for an unconditional one.
 
-    class_idx: an index in [0, c_dim), or 'random' (a uniform class per key from RandomState([1, key]), so it depends
-    on the seed alone). Raises UserError when --class is missing for a conditional G, given for an unconditional one,
-    or out of range. Labels that are not one-hot (e.g. CelebA's 40 attributes) get a one-hot vector too.
+    class_idx: an index in [0, c_dim), or 'random' (a class per key from RandomState([1, key]), uniform or from the
+    snapshot's recorded distribution, so it depends on the seed alone), or None (random for snapshots that record a
+    class distribution; NVIDIA's conditional networks require --class). Raises UserError when --class is missing for
+    a conditional G that needs it, given for an unconditional one, or out of range. Labels that are not one-hot
+    (e.g. CelebA's 40 attributes) get a one-hot vector too.
     """
-    if not G.c_dim:
-        if class_idx is not None:
-            raise UserError(f"--class {class_idx}: this network is unconditional (c_dim=0); drop --class")
-        return None
-    if class_idx is None:
-        raise UserError(f"--class: this network is conditional on {G.c_dim} classes; pass --class=0..{G.c_dim - 1} "
-                        f"or --class=random")
-    if class_idx == "random":
-        idx = [np.random.RandomState([1, key]).randint(G.c_dim) for key in keys]
-    elif 0 <= class_idx < G.c_dim:
-        idx = [class_idx] * len(keys)
-    else:
-        raise UserError(f"--class {class_idx}: out of range; this network has {G.c_dim} classes (0..{G.c_dim - 1})")
-    return np.eye(G.c_dim, dtype=np.float32)[idx].reshape(len(idx), G.c_dim)
+    return (sampling or Sampling(G.c_dim)).labels_for_keys(class_idx, keys)
 
 
 def draw_noise(G, rnd):
@@ -138,10 +144,13 @@ def seed_inputs(G, seeds, noise_mode="random"):
 # === Running G ===
 
 
-def map_latents(G, z, c=None, truncation_psi=1.0, truncation_cutoff=None, minibatch_size=50):
-    """z [N,z_dim] (and c) -> truncated ws [N,num_ws,w_dim] as float32 NumPy, in batches."""
+def map_latents(G, z, c=None, truncation_psi=1.0, truncation_cutoff=None, minibatch_size=50, sampling=None):
+    """z [N,z_dim] (and c) -> truncated ws [N,num_ws,w_dim] as float32 NumPy, in batches; z first goes through the
+    snapshot's `sampling.latents` (identity unless its method transforms latents)."""
     import keras
 
+    if sampling is not None:
+        z = np.asarray(sampling.latents(z), np.float32)
     ws = []
     for start in range(0, len(z), minibatch_size):
         zb = keras.ops.convert_to_tensor(z[start:start + minibatch_size], "float32")
@@ -213,7 +222,7 @@ def _check_interpolation(seeds, steps):
 
 
 def generate_images(G, seeds, outdir, truncation_psi=0.5, truncation_cutoff=None, class_idx=None,
-                    noise_mode="random", minibatch_size=50, verbose=True):
+                    noise_mode="random", minibatch_size=50, verbose=True, sampling=None):
     """NV generate-images: one PNG per seed, `outdir/seed%04d.png`; returns their paths.
 
     truncation_psi: 1 = no truncation (NV's default 0.5). noise_mode: 'random' = NV's per-seed noise (drawn from the
@@ -222,13 +231,13 @@ def generate_images(G, seeds, outdir, truncation_psi=0.5, truncation_cutoff=None
     _check_batch(minibatch_size)
     _check_truncation(G, truncation_cutoff)
     seeds = list(dict.fromkeys(seeds))  # a repeated seed would only rewrite its file
-    labels = class_labels(G, class_idx, seeds)  # checks --class before any work
+    labels = class_labels(G, class_idx, seeds, sampling)  # checks --class before any work
     paths, progress = [], Progress(len(seeds), "Generating images", verbose)
     for start in range(0, len(seeds), minibatch_size):
         batch = seeds[start:start + minibatch_size]
         z, noise = seed_inputs(G, batch, noise_mode)
         c = None if labels is None else labels[start:start + len(batch)]
-        ws = map_latents(G, z, c, truncation_psi, truncation_cutoff, minibatch_size)
+        ws = map_latents(G, z, c, truncation_psi, truncation_cutoff, minibatch_size, sampling)
         images = synthesize(G, ws, noise, noise_mode, minibatch_size)
         for seed, image in zip(batch, images):
             paths.append(os.path.join(outdir, f"seed{seed:04d}.png"))
@@ -239,7 +248,7 @@ def generate_images(G, seeds, outdir, truncation_psi=0.5, truncation_cutoff=None
 
 
 def generate_random_images(G, num_images, outdir, truncation_psi=0.5, truncation_cutoff=None, class_idx=None,
-                           noise_mode="random", minibatch_size=50, seed=0, verbose=True):
+                           noise_mode="random", minibatch_size=50, seed=0, verbose=True, sampling=None):
     """InclusiveGAN's generate-images: `outdir/%06d.png` for image 0..num_images-1; returns their paths.
 
     z as IG: one RandomState(seed=0); per batch z = randn(minibatch_size, z_dim), then one [1,H,W,1] draw per layer
@@ -252,7 +261,7 @@ def generate_random_images(G, num_images, outdir, truncation_psi=0.5, truncation
         raise UserError(f"--num-images {num_images}: must be at least 1")
     _check_batch(minibatch_size)
     _check_truncation(G, truncation_cutoff)
-    class_labels(G, class_idx, [0])  # checks --class before any work
+    class_labels(G, class_idx, [0], sampling)  # checks --class before any work
     rnd = np.random.RandomState(seed)
     noise_rnd = np.random.RandomState([2, seed])
     paths, progress = [], Progress(num_images, "Generating images", verbose)
@@ -261,8 +270,8 @@ def generate_random_images(G, num_images, outdir, truncation_psi=0.5, truncation
         z = rnd.randn(minibatch_size, G.z_dim)[:num].astype(np.float32)
         draw_noise(G, rnd)  # IG's tflib.set_vars(noise_vars) draws, keeping the z stream IG's
         noise = _stack_noise([draw_noise(G, noise_rnd) for _ in range(num)]) if noise_mode == "random" else None
-        c = class_labels(G, class_idx, range(start, start + num))
-        ws = map_latents(G, z, c, truncation_psi, truncation_cutoff, minibatch_size)
+        c = class_labels(G, class_idx, range(start, start + num), sampling)
+        ws = map_latents(G, z, c, truncation_psi, truncation_cutoff, minibatch_size, sampling)
         for i, image in enumerate(synthesize(G, ws, noise, noise_mode, minibatch_size)):
             paths.append(os.path.join(outdir, f"{start + i:06d}.png"))
             save_image(image, paths[-1])
@@ -285,7 +294,7 @@ def check_col_styles(G, col_styles):
 
 
 def style_mixing(G, row_seeds, col_seeds, col_styles, outdir, truncation_psi=0.5, truncation_cutoff=None,
-                 class_idx=None, noise_mode="const", minibatch_size=50, verbose=True):
+                 class_idx=None, noise_mode="const", minibatch_size=50, verbose=True, sampling=None):
     """NV style-mixing-example: the row seed's w with the column seed's w at the layers `col_styles`.
 
     w = truncate(mapping(z)) with z = RandomState(seed).randn(z_dim). Writes `outdir/%d-%d.png` (row-col) for every
@@ -297,11 +306,11 @@ def style_mixing(G, row_seeds, col_seeds, col_styles, outdir, truncation_psi=0.5
     col_styles = check_col_styles(G, col_styles)
     row_seeds, col_seeds = list(row_seeds), list(col_seeds)
     all_seeds = list(dict.fromkeys(row_seeds + col_seeds))
-    c = class_labels(G, class_idx, all_seeds)
+    c = class_labels(G, class_idx, all_seeds, sampling)
     if verbose:
         print(f"Generating W vectors for {len(all_seeds)} seeds...", flush=True)
     z = np.stack([np.random.RandomState(seed).randn(G.z_dim) for seed in all_seeds]).astype(np.float32)
-    ws = map_latents(G, z, c, truncation_psi, truncation_cutoff, minibatch_size)
+    ws = map_latents(G, z, c, truncation_psi, truncation_cutoff, minibatch_size, sampling)
     w_of = dict(zip(all_seeds, ws))
 
     pairs = [(row, col) for row in row_seeds for col in col_seeds]
@@ -351,7 +360,7 @@ def slerp(a, b, t):
 
 
 def interpolate(G, seeds, outdir, steps=8, space="z", truncation_psi=1.0, truncation_cutoff=None, class_idx=None,
-                noise_mode="const", output="grid", minibatch_size=50, frame_ms=100, verbose=True):
+                noise_mode="const", output="grid", minibatch_size=50, frame_ms=100, verbose=True, sampling=None):
     """Frames between consecutive seeds: `steps` per segment, both ends included (t = 0, 1/(steps-1), ..., 1).
 
     space 'z': slerp of z (labels lerped), then mapping and truncation; 'w': lerp of the truncated w. output 'grid':
@@ -366,16 +375,16 @@ def interpolate(G, seeds, outdir, steps=8, space="z", truncation_psi=1.0, trunca
         raise UserError(f"--output {output}: expected grid or gif")
     _check_batch(minibatch_size)
     _check_truncation(G, truncation_cutoff)
-    c = class_labels(G, class_idx, seeds)
+    c = class_labels(G, class_idx, seeds, sampling)
     z = np.stack([np.random.RandomState(seed).randn(G.z_dim) for seed in seeds])  # [S,z_dim] float64
     t = np.linspace(0.0, 1.0, steps)  # [T]
     num_segments = len(seeds) - 1
     if space == "z":
         zt = np.concatenate([slerp(z[i][None], z[i + 1][None], t) for i in range(num_segments)]).astype(np.float32)
         ct = None if c is None else np.concatenate([lerp(c[i], c[i + 1], t[:, None]) for i in range(num_segments)])
-        ws = map_latents(G, zt, ct, truncation_psi, truncation_cutoff, minibatch_size)
+        ws = map_latents(G, zt, ct, truncation_psi, truncation_cutoff, minibatch_size, sampling)
     else:
-        w = map_latents(G, z.astype(np.float32), c, truncation_psi, truncation_cutoff, minibatch_size)
+        w = map_latents(G, z.astype(np.float32), c, truncation_psi, truncation_cutoff, minibatch_size, sampling)
         w = w.astype(np.float64)
         tw = t[:, None, None]
         ws = np.concatenate([lerp(w[i], w[i + 1], tw) for i in range(num_segments)]).astype(np.float32)
@@ -402,15 +411,8 @@ def save_gif(frames, path, frame_ms=100):
 # === Command line ===
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line (`error: <prog>: <message>`, exit code 2), not usage + message."""
-
-    def error(self, message):
-        raise UserError(f"{self.prog}: {message} (see {self.prog} -h)")
-
-
 def build_parser(prog="run_generator.py"):
-    parser = _Parser(
+    parser = OneLineParser(
         prog=prog,
         description="StyleGAN2 generator: images, style mixing and interpolations from a network snapshot.\n\n"
                     f"Run 'python {prog} <subcommand> --help' for subcommand help.",
@@ -434,7 +436,7 @@ def build_parser(prog="run_generator.py"):
     def common(p, psi, noise_modes, noise_default, noise_help):
         p.add_argument("--network", dest="network_pkl", required=True, metavar="PATH",
                        help="Network snapshot (network-snapshot-*.keras) or a run directory (its latest snapshot)")
-        p.add_argument("--truncation-psi", type=float, default=psi, metavar="PSI",
+        p.add_argument("--truncation-psi", type=finite_float, default=psi, metavar="PSI",
                        help="Truncation psi, w = w_avg + psi (w - w_avg); 1 = no truncation (default: %(default)s)")
         p.add_argument("--truncation-cutoff", type=int, default=None, metavar="N",
                        help="Truncate only the w of layers 0..N-1 (default: all layers)")
@@ -447,6 +449,7 @@ def build_parser(prog="run_generator.py"):
         p.add_argument("--result-dir", default="results", metavar="DIR",
                        help="Root directory for run results; output goes to a new <DIR>/<NNNNN>-<subcommand>/ "
                             "(default: %(default)s)")
+        add_generation_flags(p)
 
     p = command("generate-images", "Generate images: one per seed (NVIDIA) or --num-images from RandomState(0) "
                 "(InclusiveGAN).", "--network=results/00000-ffhq --seeds=6600-6625 --truncation-psi=0.5")
@@ -482,13 +485,23 @@ def build_parser(prog="run_generator.py"):
     return parser
 
 
+def add_generation_flags(parser):
+    """Every installed method's generation options, under the method's heading (checked against the snapshot)."""
+    from stylegan2.training.method import method_classes
+
+    for cls in method_classes():
+        if cls.generation_flags:
+            add_flags(parser.add_argument_group(f"{cls.description}: snapshots of --method {cls.name}"),
+                      cls.generation_flags)
+
+
 # Each command checks everything it can before loading the network, and everything else before creating its run
 # directory, so a bad flag never leaves an empty run directory behind.
 
 
-def _load(network_pkl):
+def _load(network_pkl, method_options):
     print(f'Loading networks from "{network_pkl}"...', flush=True)
-    return load_generator(network_pkl)
+    return load_network(network_pkl, method_options)
 
 
 def _make_outdir(result_dir, desc):
@@ -499,7 +512,7 @@ def _make_outdir(result_dir, desc):
 
 
 def generate_images_command(network_pkl, seeds, num_images, truncation_psi, truncation_cutoff, class_idx,
-                            noise_mode, minibatch_size, result_dir):
+                            noise_mode, minibatch_size, result_dir, method_options=None):
     class_idx = parse_class(class_idx)
     seeds = None if seeds is None else parse_seeds(seeds)
     if num_images is None and seeds is None:
@@ -507,12 +520,12 @@ def generate_images_command(network_pkl, seeds, num_images, truncation_psi, trun
     _check_batch(minibatch_size)
     if num_images is not None and num_images < 1:
         raise UserError(f"--num-images {num_images}: must be at least 1")
-    G = _load(network_pkl)
+    G, sampling = _load(network_pkl, method_options)
     _check_truncation(G, truncation_cutoff)
-    class_labels(G, class_idx, [0])
+    class_labels(G, class_idx, [0], sampling)
     outdir = _make_outdir(result_dir, "generate-images")
     kwargs = dict(truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, class_idx=class_idx,
-                  noise_mode=noise_mode, minibatch_size=minibatch_size)
+                  noise_mode=noise_mode, minibatch_size=minibatch_size, sampling=sampling)
     if seeds is not None:
         generate_images(G, seeds, outdir, **kwargs)
     else:
@@ -521,36 +534,36 @@ def generate_images_command(network_pkl, seeds, num_images, truncation_psi, trun
 
 
 def style_mixing_command(network_pkl, row_seeds, col_seeds, col_styles, truncation_psi, truncation_cutoff, class_idx,
-                         noise_mode, minibatch_size, result_dir):
+                         noise_mode, minibatch_size, result_dir, method_options=None):
     class_idx = parse_class(class_idx)
     row_seeds = parse_seeds(row_seeds, "--row-seeds")
     col_seeds = parse_seeds(col_seeds, "--col-seeds")
     col_styles = parse_range(col_styles, "--col-styles")
     _check_batch(minibatch_size)
-    G = _load(network_pkl)
+    G, sampling = _load(network_pkl, method_options)
     _check_truncation(G, truncation_cutoff)
     check_col_styles(G, col_styles)
-    class_labels(G, class_idx, [0])
+    class_labels(G, class_idx, [0], sampling)
     outdir = _make_outdir(result_dir, "style-mixing-example")
     style_mixing(G, row_seeds, col_seeds, col_styles, outdir, truncation_psi=truncation_psi,
                  truncation_cutoff=truncation_cutoff, class_idx=class_idx, noise_mode=noise_mode,
-                 minibatch_size=minibatch_size)
+                 minibatch_size=minibatch_size, sampling=sampling)
     return outdir
 
 
 def interpolate_command(network_pkl, seeds, steps, space, output, truncation_psi, truncation_cutoff, class_idx,
-                        noise_mode, minibatch_size, result_dir):
+                        noise_mode, minibatch_size, result_dir, method_options=None):
     class_idx = parse_class(class_idx)
     seeds = parse_seeds(seeds)
     _check_interpolation(seeds, steps)
     _check_batch(minibatch_size)
-    G = _load(network_pkl)
+    G, sampling = _load(network_pkl, method_options)
     _check_truncation(G, truncation_cutoff)
-    class_labels(G, class_idx, [0])
+    class_labels(G, class_idx, [0], sampling)
     outdir = _make_outdir(result_dir, "interpolate")
     interpolate(G, seeds, outdir, steps=steps, space=space, truncation_psi=truncation_psi,
                 truncation_cutoff=truncation_cutoff, class_idx=class_idx, noise_mode=noise_mode, output=output,
-                minibatch_size=minibatch_size)
+                minibatch_size=minibatch_size, sampling=sampling)
     return outdir
 
 
@@ -565,7 +578,9 @@ def run(argv, prog="run_generator.py"):
     """Runs one subcommand; returns its run directory. Raises UserError for bad input (flags, files, values)."""
     args = vars(build_parser(prog).parse_args(argv))
     command = args.pop("command")
-    return COMMANDS[command](**args)
+    method_options = {name: args.pop(name) for name in generation_flag_owners() if name in args}
+    method_options = {k: v for k, v in method_options.items() if v is not None}
+    return COMMANDS[command](**args, method_options=method_options)
 
 
 @exit_on_user_error

@@ -8,17 +8,7 @@ import sys
 from stylegan2.dataset_tool import celeba, cifar, images, inspect, mnist
 from stylegan2.dataset_tool.common import ExportOptions
 from stylegan2.errors import UserError, exit_on_user_error
-
-
-def str2bool(value):
-    """NV's _str_to_bool: accepts 1/0, true/false, yes/no."""
-    if isinstance(value, bool):
-        return value
-    if value.lower() in ("1", "true", "yes", "y", "on"):
-        return True
-    if value.lower() in ("0", "false", "no", "n", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean (true/false), got '{value}'")
+from stylegan2.flags import str2bool
 
 
 def _build_parser(prog):

@@ -10,8 +10,8 @@ import os
 import shutil
 import sys
 
-from stylegan2.dataset_tool.cli import str2bool
 from stylegan2.errors import UserError, exit_on_user_error
+from stylegan2.flags import str2bool
 from stylegan2.metrics import protocols  # noqa: F401  (registers the metrics)
 from stylegan2.metrics.registry import list_metrics, parse_metrics
 
@@ -71,6 +71,9 @@ def build_parser():
                                                                 "CPU devices)")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the generated latents")
     add_metric_flags(parser)
+    from stylegan2.generate import add_generation_flags
+
+    add_generation_flags(parser)
     return parser
 
 
@@ -101,7 +104,11 @@ def main(argv=None):
 def _evaluate(args, names, settings, files, strategy, run_dir, results):
     from stylegan2.dataset import ImageDataset
     from stylegan2.metrics.runner import MetricContext, run_metrics
-    from stylegan2.training.snapshot import load_snapshot
+    from stylegan2.generate import generation_flag_owners
+    from stylegan2.training.snapshot import open_for_sampling
+
+    method_options = {name: getattr(args, name) for name in generation_flag_owners()
+                      if getattr(args, name, None) is not None}
 
     with open(os.path.join(run_dir, "log.txt"), "a") as log_file:
         def log(line):
@@ -111,7 +118,7 @@ def _evaluate(args, names, settings, files, strategy, run_dir, results):
 
         dataset = None
         for path in files:
-            snap = None if path == "reals" else load_snapshot(path)
+            snap, G, sampling = (None, None, None) if path == "reals" else open_for_sampling(path, method_options)
             if dataset is None:
                 source = args.dataset and (args.dataset if os.path.isabs(args.dataset)
                                            else os.path.join(args.data_dir, args.dataset))
@@ -120,7 +127,7 @@ def _evaluate(args, names, settings, files, strategy, run_dir, results):
                     raise UserError(f"--network {path}: name the dataset with --data-dir and --dataset")
                 dataset = ImageDataset(source)
                 log(f"Metrics {', '.join(names)} on {dataset.path} ({dataset.num_images} images); results in {run_dir}")
-            ctx = MetricContext(snap and snap.G_ema, dataset, strategy=strategy, mirror=args.mirror_augment, seed=args.seed,
-                                **settings)
+            ctx = MetricContext(G, dataset, strategy=strategy, mirror=args.mirror_augment, seed=args.seed,
+                                sampling=sampling, snapshot=snap, **settings)
             results[path] = run_metrics(ctx, names, run_dir=run_dir, snapshot=path, kimg=snap and snap.metadata.get("kimg"),
                                         log=log)

@@ -1,7 +1,8 @@
 """Running metrics: generated and real images, feature networks, cached real statistics, result files.
 
 A `MetricContext` holds what every metric needs (NV metrics/metric_base.py `MetricBase`): G (a snapshot's G_ema;
-no truncation), the dataset (real images, and label rows for conditional G), the strategy generation runs under,
+no truncation), how its labels are drawn (the snapshot's stylegan2.sampling.Sampling), the snapshot itself (for a
+method's own metrics: D, extras, metadata), the dataset (real images, and label rows for conditional G), the strategy generation runs under,
 the feature networks (loaded once), and a cache for real-image statistics keyed by the dataset's content.
 `run_metrics` computes a list of metrics and appends each result to `metric-<name>.jsonl`.
 """
@@ -19,6 +20,7 @@ import tensorflow as tf
 from stylegan2.errors import UserError
 from stylegan2.metrics import weights as weight_files
 from stylegan2.metrics.registry import get_metric
+from stylegan2.sampling import Sampling
 
 CLASSIFIER_FILE = "stacked_mnist_digits.keras"
 
@@ -42,9 +44,12 @@ class MetricContext:
     """
 
     def __init__(self, G, dataset, *, strategy=None, batch_size=64, mirror=False, cache_dir=None, weights_dir=None,
-                 inception="inception", classifier=None, networks=None, num_images=None, seed=0, progress=True):
+                 inception="inception", classifier=None, networks=None, num_images=None, seed=0, progress=True,
+                 sampling=None, snapshot=None):
         self.G = G
         self.dataset = dataset
+        self.sampling = sampling or (Sampling(G.c_dim) if G is not None else None)  # how fakes' labels are drawn
+        self.snapshot = snapshot  # the NetworkSnapshot (D, extras, metadata) for a method's own metrics, or None
         self.strategy = strategy or tf.distribute.get_strategy()
         self.batch_size = batch_size
         self.mirror = mirror
@@ -125,7 +130,8 @@ class MetricContext:
         return self._generate_fn
 
     def generated(self, num, seed_offset=0):
-        """Batches of G(z, c) in [-1,1] (float32 NHWC tensors), z ~ N(0, I) and c = label rows of random records;
+        """Batches of G(z, c) in [-1,1] (float32 NHWC tensors), z ~ N(0, I) and c as the snapshot's method draws them
+        (stylegan2.sampling: e.g. the label rows of random records);
         `num` images in all, from a fixed seed (the same images for every snapshot)."""
         if self.G is None:
             yield from self.reals(min(num, self.dataset.num_images))
@@ -135,8 +141,8 @@ class MetricContext:
         done = 0
         while done < num:
             z = rnd.randn(batch, self.G.z_dim).astype(np.float32)
-            c = (self.dataset.sample_labels(batch, rnd) if self.G.c_dim else np.zeros([batch, 0])).astype(np.float32)
-            images = self._generator()(tf.constant(z), tf.constant(c))
+            c = self.sampling.labels_batch(batch, rnd, self.dataset)
+            images = self._generator()(tf.constant(self.sampling.latents(z), tf.float32), tf.constant(c))
             take = min(batch, num - done)
             done += take
             yield images[:take]

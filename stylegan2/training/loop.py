@@ -117,6 +117,7 @@ class TrainingLoop:
         self.progress = tf.Variable([0, 0, 0], dtype=tf.int64, trainable=False, name="progress")  # step, nimg, reals
         self.step = self.nimg = self.reals_consumed = 0
         self.last_snapshot = None
+        self.snapshot = None  # the NetworkSnapshot last saved (its metadata and extras feed the metrics)
 
     def _adam(self, interval):
         h = self.options.hparams
@@ -280,9 +281,12 @@ class TrainingLoop:
 
     def save_snapshot(self):
         path = os.path.join(self.run_dir, f"network-snapshot-{self.kimg_tag()}.keras")
-        snapshot.save_snapshot(path, self.G, self.D, self.G_ema,
-                               {"kimg": self.nimg / 1000, "step": self.step, "method": self.options.method,
-                                "config": self.options.config, "dataset": self.dataset.path})
+        o = self.options
+        self.snapshot = snapshot.save_snapshot(
+            path, self.G, self.D, self.G_ema, extras=self.method.snapshot_extras(self),
+            metadata={"kimg": self.nimg / 1000, "step": self.step, "method": o.method, "config": o.config,
+                      "dataset": self.dataset.path, "conditional": o.conditional, "method_options": o.method_options,
+                      "sampling": self.method.sampling_metadata(self)})
         self.last_snapshot = path
         return path
 
@@ -299,8 +303,7 @@ class TrainingLoop:
                 break
         reals = np.concatenate(images)[:num]
         self.grid_cols = cols
-        self.grid_labels = np.concatenate(labels)[:num] if self.options.conditional else \
-            np.zeros([len(reals), 0], np.float32)
+        self.grid_labels = np.asarray(self.method.grid_labels(self, np.concatenate(labels)[:num]), np.float32)
         rnd = np.random.RandomState(self.options.seed)
         self.grid_z = rnd.randn(len(reals), self.G.z_dim).astype(np.float32)
         self.grid_noise = [rnd.randn(len(reals), h, w, 1).astype(np.float32) for h, w in self.G.synthesis.noise_shapes]
@@ -468,8 +471,10 @@ class TrainingLoop:
         if getattr(self, "metric_context", None) is None:
             # Generation runs on every replica of a one-machine strategy; a multi-worker chief generates alone.
             strategy = self.strategy if isinstance(self.strategy, tf.distribute.MirroredStrategy) else None
-            self.metric_context = MetricContext(self.G_ema, self.dataset, strategy=strategy,
-                                                mirror=self.options.mirror_augment, **self.options.metric_settings)
+            sampling = type(self.method).sampling(self.snapshot)
+            self.metric_context = MetricContext(sampling.prepare(self.G_ema), self.dataset, strategy=strategy,
+                                                mirror=self.options.mirror_augment, sampling=sampling,
+                                                snapshot=self.snapshot, **self.options.metric_settings)
         return run_metrics(self.metric_context, self.options.metrics, run_dir=self.run_dir,
                            snapshot=self.last_snapshot, kimg=self.nimg / 1000)
 

@@ -1,40 +1,99 @@
 """The method seam: what a GAN method supplies to the one training loop, and the registry of methods.
 
 The loop (stylegan2/training/loop.py) owns the strategy, optimizers, lazy regularization, EMA, ticks, logging,
-snapshots and resume. A method supplies only what differs:
-  - `build_networks(dataset)`: G and D (called inside the strategy scope);
-  - the loss of each phase, per sample: `g_main`, `g_reg`, `d_main`, `d_reg` (defaults: StyleGAN2's), and the
-    inputs each phase takes per iteration, `phase_inputs` (default: a batch of reals for D's phases, nothing for G's);
-  - hooks on the schedule: `on_start`, `on_step`, `on_tick`, `on_snapshot`;
-  - its own state, saved and restored with the checkpoint: `checkpoint_items()`.
+snapshots and resume. A method is a plug-in: one package whose `Method` subclass declares everything it differs by.
+
+  command line     `name`, `description`, `flags` (its options, an argparse group under its own heading in --help),
+                   `infer_from_flags` (giving one of its flags selects it), `default_config`, and `configure`
+                   (its defaults for the shared options: batch, ticks, kimg, EMA, minibatch-std group, ...; and the
+                   validation of its options, with one-line errors);
+  training         `build_networks(dataset)`: G and D (called inside the strategy scope); the loss of each phase,
+                   per sample: `g_main`, `g_reg`, `d_main`, `d_reg`, and the inputs each phase takes per iteration,
+                   `phase_inputs`; hooks on the schedule: `on_start`, `on_step`, `on_tick`, `on_snapshot`; its state,
+                   saved and restored with the checkpoint: `checkpoint_items()`; its image grids (`reals_grid`,
+                   `fakes_grid`, `grid_labels`, and any others its hooks write);
+  snapshots        `sampling_metadata(loop)`: how generation draws its labels and latents (stylegan2.sampling),
+                   `snapshot_extras(loop)`: Keras objects stored beside G, D and G_ema;
+  generation       `generation_flags` (e.g. a class, a cluster, a depth) and `sampling(snapshot, options)`, used by
+                   run_generator.py, run_metrics.py and run_projector.py; its own metrics are registered with
+                   stylegan2.metrics.registry.register_metric when its package is imported.
+
+Discovery: methods register with `@register_method`; packages are found through the entry-point group
+`stylegan2_family.methods` (pyproject.toml: `[project.entry-points."stylegan2_family.methods"]`, name = the module that
+registers), so a third-party package adds a method with `pip install`, and the backbone never imports a method.
+
 Phase functions run inside `strategy.run` under `tf.function`; all their randomness comes from `ctx.draws`, which
 draws for the GLOBAL batch and slices this replica's part, so one device and N replicas compute the same step.
 With gradient accumulation (`--batch-gpu` below the per-replica batch) a phase function runs once per round on
 `ctx.global_batch` = batch_gpu x replicas samples; the draws of all rounds come from one draw for the whole step.
 """
 
+import importlib
+import importlib.metadata
+
+import numpy as np
 import tensorflow as tf
 
 from stylegan2.errors import UserError
+from stylegan2.sampling import Sampling
 from stylegan2.training.strategy import replica_info
 
+ENTRY_POINT_GROUP = "stylegan2_family.methods"
 _METHODS = {}
+_UNLOADABLE = {}  # entry-point name -> why its module did not import
+_LOADED = False
 
 
 def register_method(cls):
     """Class decorator: makes a Method available as `run_training.py --method <cls.name>`."""
+    if not cls.name:
+        raise TypeError(f"{cls.__name__}: a registered method needs a name")
     _METHODS[cls.name] = cls
     return cls
 
 
+def load_methods():
+    """Imports the module of every entry point in the group `stylegan2_family.methods` (once per process); a module
+    that fails to import is remembered with its error and named when its method is asked for."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    importlib.import_module("stylegan2.training.stylegan2_method")  # the backbone's own method, always present
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name in _METHODS:
+            continue
+        try:
+            entry.load()
+        except Exception as err:  # a broken plug-in must not break the other methods
+            _UNLOADABLE[entry.name] = f"{type(err).__name__}: {err}"
+
+
 def list_methods():
-    return sorted(_METHODS)
+    load_methods()
+    return sorted(_METHODS, key=lambda name: (name != "stylegan2", name))
 
 
-def get_method(name):
-    if name not in _METHODS:
-        raise UserError(f"--method {name}: unknown method; choose one of {', '.join(list_methods())}")
-    return _METHODS[name]
+def get_method(name, snapshot=None):
+    """The registered Method class `name`; otherwise a one-line UserError naming the method (and, for a snapshot's
+    method, the snapshot file)."""
+    load_methods()
+    if name in _METHODS:
+        return _METHODS[name]
+    installed = ", ".join(list_methods())
+    if name in _UNLOADABLE:
+        why = f"its package does not import ({_UNLOADABLE[name]}); reinstall it"
+    elif snapshot:
+        why = f"its package is not installed; install the package that provides it (installed: {installed})"
+    else:
+        why = f"unknown method; choose one of {installed}"
+    prefix = f"{snapshot}: a snapshot of --method {name}" if snapshot else f"--method {name}"
+    raise UserError(f"{prefix}: {why}")
+
+
+def method_classes():
+    """Every registered Method class, stylegan2 first."""
+    return [_METHODS[name] for name in list_methods()]
 
 
 class Draws:
@@ -104,12 +163,31 @@ class StepContext:
 
 
 class Method:
-    """Base class: the StyleGAN2 defaults live in stylegan2.training.stylegan2_method.StyleGAN2Method."""
+    """Base class of a GAN method; StyleGAN2's phases live in stylegan2.training.stylegan2_method.StyleGAN2Method."""
 
     name = None
     description = ""
     reals_grid = "reals.png"  # the run directory's image grids (NVIDIA's names)
     fakes_grid = "fakes{kimg}.png"  # {kimg}: the kimg tag, or "_init" before training
+
+    # === Command line (class level: read before a run exists) ===
+
+    flags = ()  # stylegan2.flags.Flag: this method's own options, under its heading in run_training.py --help
+    infer_from_flags = False  # True: giving one of `flags` selects this method when --method is not given
+    default_config = None  # preset when --config is not given (None: config-f)
+    generation_flags = ()  # Flags of run_generator.py / run_metrics.py for this method's snapshots
+
+    @classmethod
+    def configure(cls, options, args):
+        """Applies this method's defaults to the shared options the command line left unset (`args.<flag>` is None
+        for those) and validates its own options (`options.method_options`, every flag's value), raising one-line
+        UserErrors. `options` is the TrainingOptions about to be used; change it in place."""
+
+    @classmethod
+    def sampling(cls, snapshot, options=None):
+        """How to sample a snapshot of this method: a stylegan2.sampling.Sampling built from its metadata.
+        `options` holds the values of `generation_flags` given on the command line."""
+        return Sampling.from_metadata(snapshot.metadata, snapshot.G_ema, options)
 
     def __init__(self, options):
         self.options = options
@@ -127,6 +205,20 @@ class Method:
     def checkpoint_items(self):
         """Trackables (tf.Variables, ...) saved in the checkpoint and restored on resume."""
         return {}
+
+    def sampling_metadata(self, loop):
+        """JSON-able record of how generation draws labels (and latents) for this run's G (stylegan2.sampling);
+        stored in every snapshot. Default: dataset label rows when conditional, none otherwise."""
+        return {"labels": "dataset" if self.options.conditional else "none"}
+
+    def snapshot_extras(self, loop):
+        """{name: Keras layer or model} stored in every snapshot beside G, D and G_ema (e.g. an encoder, or
+        stylegan2.training.snapshot.ArrayStore for arrays such as cluster centroids)."""
+        return {}
+
+    def grid_labels(self, loop, real_labels):
+        """Labels of the fakes in the run directory's image grid, given the grid reals' dataset labels."""
+        return real_labels if self.options.conditional else np.zeros([len(real_labels), 0], np.float32)
 
     # === Loss per phase: each returns (per-sample loss [b], {stat name: per-sample values}) ===
 
