@@ -65,6 +65,9 @@ def load_methods():
             continue
         try:
             entry.load()
+        except ModuleNotFoundError as err:
+            if not (entry.module == err.name or entry.module.startswith(f"{err.name}.")):  # it imports a missing one
+                _UNLOADABLE[entry.name] = f"{type(err).__name__}: {err}"
         except Exception as err:  # a broken plug-in must not break the other methods
             _UNLOADABLE[entry.name] = f"{type(err).__name__}: {err}"
 
