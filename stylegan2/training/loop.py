@@ -368,7 +368,7 @@ class TrainingLoop:
                     raise UserError(f"--resume {resume_dir}: no checkpoint or network snapshot in this run directory")
                 o.resume = latest
         if o.resume and not resumed:
-            meta = snapshot.load_weights_into(o.resume, self.G, self.D, self.G_ema)
+            meta = self.method.load_weights(self, o.resume)
             self.nimg = int(meta.get("kimg", 0) * 1000)
             print(f"Initialised from {o.resume} (kimg {self.nimg / 1000:.1f}); optimizer state starts fresh")
         elif not resumed:

@@ -10,7 +10,8 @@ snapshots and resume. A method is a plug-in: one package whose `Method` subclass
   training         `build_networks(dataset)`: G and D (called inside the strategy scope); the loss of each phase,
                    per sample: `g_main`, `g_reg`, `d_main`, `d_reg`, and the inputs each phase takes per iteration,
                    `phase_inputs`; hooks on the schedule: `on_start`, `on_step`, `on_tick`, `on_snapshot`; its state,
-                   saved and restored with the checkpoint: `checkpoint_items()`; its image grids (`reals_grid`,
+                   saved and restored with the checkpoint: `checkpoint_items()`; `load_weights` for --resume of a
+                   snapshot file (fine-tuning); its image grids (`reals_grid`,
                    `fakes_grid`, `grid_labels`, and any others its hooks write);
   snapshots        `sampling_metadata(loop)`: how generation draws its labels and latents (stylegan2.sampling),
                    `snapshot_extras(loop)`: Keras objects stored beside G, D and G_ema;
@@ -208,6 +209,14 @@ class Method:
     def checkpoint_items(self):
         """Trackables (tf.Variables, ...) saved in the checkpoint and restored on resume."""
         return {}
+
+    def load_weights(self, loop, path):
+        """`--resume <snapshot file>`: copies its weights into loop.G, loop.D, loop.G_ema (same configuration
+        required); returns its metadata. A method whose networks add to a plain snapshot's (e.g. new modules to
+        fine-tune) overrides this to load tolerantly."""
+        from stylegan2.training.snapshot import load_weights_into
+
+        return load_weights_into(path, loop.G, loop.D, loop.G_ema)
 
     def sampling_metadata(self, loop):
         """JSON-able record of how generation draws labels (and latents) for this run's G (stylegan2.sampling);
