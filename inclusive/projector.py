@@ -32,6 +32,7 @@ from inclusive.latents import slerp_tf
 from inclusive.method import make_distance
 from stylegan2.dataset import ImageDataset
 from stylegan2.errors import UserError, exit_on_user_error
+from stylegan2.flags import OneLineParser
 from stylegan2.images import save_image, to_uint8
 from stylegan2.rundir import create_run_dir
 from stylegan2.training.snapshot import open_for_sampling
@@ -180,7 +181,7 @@ def project_real_images(network, data_dir, dataset, num_images=3000, num_snapsho
 
 
 def build_parser(prog="run_projector.py"):
-    parser = argparse.ArgumentParser(prog=prog, description="InclusiveGAN's IvOM projector: project real images into "
+    parser = OneLineParser(prog=prog, description="InclusiveGAN's IvOM projector: project real images into "
                                      "a generator's z space.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="<subcommand>")
     sub.required = True

@@ -120,8 +120,7 @@ def test_installed_plugin_trains_resumes_generates_and_measures(plugin_env):
     assert meta["method"] == "hinge" and meta["method_options"] == {"hinge_margin": 0.5}
     assert meta["sampling"] == {"labels": "none"}
 
-    rc, out, err = script(env, root, "run_training.py", "--resume", run_dir, "--dataset", "ds", "--total-kimg",
-                          "0.032")
+    rc, out, err = script(env, root, "run_training.py", "--resume", run_dir, "--total-kimg", "0.032")
     assert rc == 0, err
     assert "Resumed from the checkpoint at kimg 0.0 (iteration 2)" in out
     assert os.path.isfile(os.path.join(run_dir, "network-snapshot-000000.032.keras"))

@@ -5,13 +5,12 @@ Every snapshot of a run directory (or one snapshot file) is evaluated; results a
 """
 
 import argparse
-import glob
 import os
 import shutil
 import sys
 
 from stylegan2.errors import UserError, exit_on_user_error
-from stylegan2.flags import str2bool
+from stylegan2.flags import OneLineParser, str2bool
 from stylegan2.metrics import protocols  # noqa: F401  (registers the metrics)
 from stylegan2.metrics.registry import list_metrics, parse_metrics
 
@@ -46,7 +45,9 @@ def snapshots_of(network):
     if network == "reals":
         return ["reals"]
     if os.path.isdir(network):
-        found = sorted(glob.glob(os.path.join(network, "network-snapshot-*.keras")))
+        from stylegan2.training.snapshot import list_snapshots
+
+        found = list_snapshots(network)
         if not found:
             raise UserError(f"--network {network}: no network-snapshot-*.keras in this run directory")
         return found
@@ -56,7 +57,7 @@ def snapshots_of(network):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="run_metrics.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="run_metrics.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                      epilog=f"Metrics: {', '.join(list_metrics())}.")
     parser.add_argument("--metrics", default="fid50k", help="Comma-separated metric names")
