@@ -72,11 +72,9 @@ def parse_class(text):
 
 
 def load_generator(path):
-    """The G_ema of a network snapshot: a network-snapshot-*.keras file, or a run directory (its latest snapshot)."""
+    """The G_ema of a network snapshot: a network-snapshot-*.keras file, a run directory (its latest snapshot), or an
+    NVIDIA/InclusiveGAN/ADA .pkl (imported by load_snapshot without running code from it)."""
     path = os.fspath(path)
-    if path.endswith(".pkl"):
-        raise UserError(f"{path}: NVIDIA .pkl pickles are never loaded (unpickling runs code from the file); "
-                        f"pass a network-snapshot-*.keras file or a run directory")
     if not os.path.exists(path):
         raise UserError(f"{path}: network snapshot not found; pass a network-snapshot-*.keras file or a run directory")
     import stylegan2.networks  # noqa: F401  (registers the classes a snapshot holds; snapshot.py does not import it)

@@ -41,12 +41,13 @@ def metric_settings(args):
 
 
 def snapshots_of(network):
-    """The snapshot files to evaluate: one file, or every network-snapshot-*.keras of a run directory
-    ('reals': the dataset itself)."""
+    """The snapshot files to evaluate: one file (.keras, or an NVIDIA/ADA .pkl), or every network-snapshot-*.keras
+    (or NVIDIA's network-snapshot-*.pkl) of a run directory ('reals': the dataset itself)."""
     if network == "reals":
         return ["reals"]
     if os.path.isdir(network):
-        found = sorted(glob.glob(os.path.join(network, "network-snapshot-*.keras")))
+        found = sorted(glob.glob(os.path.join(network, "network-snapshot-*.keras")) +
+                       glob.glob(os.path.join(network, "network-snapshot-*.pkl")))
         if not found:
             raise UserError(f"--network {network}: no network-snapshot-*.keras in this run directory")
         return found
@@ -60,8 +61,9 @@ def build_parser():
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                      epilog=f"Metrics: {', '.join(list_metrics())}.")
     parser.add_argument("--metrics", default="fid50k", help="Comma-separated metric names")
-    parser.add_argument("--network", required=True, help="Network snapshot (.keras), run directory (all snapshots), "
-                                                          "or 'reals' (the dataset's own images: a sanity check)")
+    parser.add_argument("--network", required=True, help="Network snapshot (.keras or NVIDIA/ADA .pkl), run "
+                                                          "directory (all snapshots), or 'reals' (the dataset's own "
+                                                          "images: a sanity check)")
     parser.add_argument("--data-dir", default="datasets", help="Dataset root directory")
     parser.add_argument("--dataset", default=None, help="Dataset directory under --data-dir (default: the one the "
                                                         "snapshot was trained on)")
