@@ -328,3 +328,65 @@ def test_config_f_1024_import_has_nvidias_parameter_counts(tmp_path):
     assert (count(snap.G.mapping), count(snap.G.synthesis), count(snap.D)) == (2_101_248, 28_268_812, 29_012_513)
     assert count(snap.G_ema) == 30_370_060 and snap.metadata["config"] == "config-f"
     assert keras.ops.shape(snap.G_ema.w_avg) == (512,)
+
+
+TINY_G_KWARGS = dict(num_channels=3, resolution=8, label_size=0, fmap_base=128, fmap_max=16, latent_size=16,
+                     dlatent_size=16, mapping_layers=2, mapping_fmaps=16)
+
+
+@pytest.fixture(scope="module")
+def tiny_run_inputs(tmp_path_factory):
+    """An 8x8 dataset and a TF1 pickle whose networks are the 'tiny' preset's at 8 px."""
+    from stylegan2.tfrecords import TFRecordExporter
+
+    root = tmp_path_factory.mktemp("tiny")
+    images = (np.random.RandomState(0).rand(32, 3, 8, 8) * 255).astype(np.uint8)
+    with TFRecordExporter(str(root / "ds"), 32, progress=False) as tfr:
+        tfr.add_images(images)
+    rng = np.random.default_rng(13)
+    Gp, Dp = npk.tf1_params(rng, fmap_base=128, fmap_max=16, latent=16)
+    Gsp, _ = npk.tf1_params(rng, fmap_base=128, fmap_max=16, latent=16)
+    D_kwargs = dict(num_channels=3, resolution=8, label_size=0, fmap_base=128, fmap_max=16)
+    pkl = root / "network-snapshot-000120.pkl"
+    pkl.write_bytes(npk.dump_tf1(npk.tf1_networks(Gp, Dp, Gsp, TINY_G_KWARGS, D_kwargs)))
+    return str(root), str(pkl)
+
+
+def test_fine_tuning_starts_from_the_imported_networks(tiny_run_inputs, tmp_path):
+    from stylegan2.training import cli as training_cli
+    from stylegan2.training.loop import TrainingLoop
+
+    data_dir, pkl = tiny_run_inputs
+    snap = import_network_pickle(pkl)
+    assert snap.metadata["config"] == "tiny" and snap.metadata["source"]["kimg"] == 120
+    options, _ = training_cli.build_options(["--data-dir", data_dir, "--dataset", "ds", "--config", "tiny",
+                                             "--resume", pkl, "--result-dir", str(tmp_path / "r"), "--grid", "2x2"])
+    loop = TrainingLoop(options)
+    loop.prepare()
+    for mine, imported in ((loop.G, snap.G), (loop.D, snap.D), (loop.G_ema, snap.G_ema)):
+        for a, b in zip(mine.weights, imported.weights):
+            assert a.path.split("/", 1)[1] == b.path.split("/", 1)[1]
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert loop.nimg == 0  # as NVIDIA's and ADA's resume_pkl: the count starts again
+    total, count = loop.train_iteration()["Loss/G/loss"]
+    assert count == 8 and np.isfinite(total)
+    options, _ = training_cli.build_options(["--data-dir", data_dir, "--dataset", "ds", "--config", "config-e",
+                                             "--resume", pkl, "--result-dir", str(tmp_path / "r2")])
+    one_line_user_error(lambda _: TrainingLoop(options).prepare(), None, "do not match", "--config=tiny")
+
+
+def test_run_metrics_on_a_pkl(tiny_run_inputs, tmp_path, monkeypatch):
+    from stylegan2.metrics import cli as metrics_cli
+    from stylegan2.metrics import feature_nets
+    from tests.test_metrics import STAND_INS
+
+    data_dir, pkl = tiny_run_inputs
+    monkeypatch.setattr(feature_nets, "load_feature_network", lambda name, path=None: STAND_INS[name])
+    run_dir, results = metrics_cli.main.__wrapped__(
+        ["--metrics", "fid50k", "--network", pkl, "--data-dir", data_dir, "--dataset", "ds",
+         "--metrics-num-images", "16", "--result-dir", str(tmp_path / "r")])
+    assert np.isfinite(results[pkl]["fid50k"])
+    # A run directory of NVIDIA's network-snapshot-*.pkl files is evaluated snapshot by snapshot.
+    assert metrics_cli.snapshots_of(os.path.dirname(pkl)) == [pkl]
+    one_line_user_error(metrics_cli.main.__wrapped__, ["--metrics", "fid50k", "--network", pkl,
+                                                       "--result-dir", str(tmp_path / "r")], "--dataset")

@@ -59,7 +59,9 @@ def snapshots_of(network):
 def build_parser():
     parser = argparse.ArgumentParser(prog="run_metrics.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                                     epilog=f"Metrics: {', '.join(list_metrics())}.")
+                                     epilog=f"Metrics: {', '.join(list_metrics())}.\nSub-command: run_metrics.py prd "
+                                            f"--reference_dir=DIR --eval_dirs DIR... --eval_labels LABEL... (PRD of "
+                                            f"image folders, InclusiveGAN's prd_from_image_folders.py; prd -h).")
     parser.add_argument("--metrics", default="fid50k", help="Comma-separated metric names")
     parser.add_argument("--network", required=True, help="Network snapshot (.keras or NVIDIA/ADA .pkl), run "
                                                           "directory (all snapshots), or 'reals' (the dataset's own "
@@ -78,7 +80,12 @@ def build_parser():
 
 @exit_on_user_error
 def main(argv=None):
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["prd"]:
+        from stylegan2.metrics.prd import run_prd
+
+        return run_prd(argv[1:])
+    args = build_parser().parse_args(argv)
     names = parse_metrics(args.metrics)
     if not names:
         raise UserError("--metrics: give at least one metric")
