@@ -431,7 +431,8 @@ def build_parser(prog="run_generator.py"):
 
     def common(p, psi, noise_modes, noise_default, noise_help):
         p.add_argument("--network", dest="network_pkl", required=True, metavar="PATH",
-                       help="Network snapshot (network-snapshot-*.keras) or a run directory (its latest snapshot)")
+                       help="Network snapshot (network-snapshot-*.keras), a run directory (its latest snapshot), or an "
+                            "NVIDIA/InclusiveGAN/ADA .pkl (imported without running code from it)")
         p.add_argument("--truncation-psi", type=float, default=psi, metavar="PSI",
                        help="Truncation psi, w = w_avg + psi (w - w_avg); 1 = no truncation (default: %(default)s)")
         p.add_argument("--truncation-cutoff", type=int, default=None, metavar="N",

@@ -121,14 +121,15 @@ def tf1_networks(G_params, D_params, Gs_params, G_kwargs, D_kwargs, D_func="D_st
     return generator("G", G_params), Network("D", D_func, D_kwargs, D_params), generator("Gs", Gs_params)
 
 
-def dump_tf1(networks, numpy_names="numpy1"):
-    """NVIDIA's save_pkl of (G, D, Gs): protocol 4 and NumPy 1.x names; 'numpy2': NumPy >= 2 with protocol 5."""
+def dump_tf1(networks, numpy_names="numpy1", protocol=None):
+    """NVIDIA's save_pkl of (G, D, Gs): protocol 4 (HIGHEST_PROTOCOL on Python 3.6/3.7) and NumPy 1.x names;
+    'numpy2': NumPy >= 2's own names, protocol 5 (HIGHEST_PROTOCOL on Python >= 3.8) unless given."""
     modules = {"dnnlib.tflib.network": {"Network": Network}}
     if numpy_names == "numpy1":
-        return dump_numpy1(networks, modules)
+        return dump_numpy1(networks, modules, protocol or 4)
     buf = io.BytesIO()
     with fake_modules(modules):
-        pickle.dump(networks, buf, protocol=5)
+        pickle.dump(networks, buf, protocol=protocol or 5)
     return buf.getvalue()
 
 
@@ -220,20 +221,21 @@ def _load_from_bytes(data):
 _persistence_reconstruct = _named(_persistence_reconstruct, "_reconstruct_persistent_obj")
 
 
-class FloatStorage:
-    """torch.FloatStorage as the storage stream's pickle names it (`GLOBAL 'torch FloatStorage'`)."""
-
-
 class EasyDict(dict):
     """dnnlib.util.EasyDict."""
 
 
-def legacy_storage_bytes(array, key="94230000000000"):
-    """A float32 storage serialized as torch.save(storage, f, _use_new_zipfile_serialization=False) writes it:
-    pickles (protocol 2) of the magic number, protocol version 1001 and sys_info; the storage pickled as persistent
-    id ('storage', torch.FloatStorage, key, 'cpu', numel, None); the sorted key list; then the 8-byte little-endian
-    element count and the raw float32 data."""
-    flat = np.ascontiguousarray(array, dtype="<f4").reshape(-1)
+STORAGE_TYPES = {"FloatStorage": "<f4", "HalfStorage": "<f2", "DoubleStorage": "<f8", "LongStorage": "<i8",
+                 "ByteStorage": "u1"}
+
+
+def legacy_storage_bytes(array, key="94230000000000", storage="FloatStorage"):
+    """A storage serialized as torch.save(storage, f, _use_new_zipfile_serialization=False) writes it: pickles
+    (protocol 2) of the magic number, protocol version 1001 and sys_info; the storage pickled as persistent id
+    ('storage', torch.FloatStorage, key, 'cpu', numel, None); the sorted key list; then the 8-byte little-endian
+    element count and the raw little-endian data. Byte for byte what torch 2.13 writes (checked in an experiment)."""
+    flat = np.ascontiguousarray(array, dtype=STORAGE_TYPES[storage]).reshape(-1)
+    storage_type = type(storage, (), {"__qualname__": storage})
     buf = io.BytesIO()
     for obj in (TORCH_MAGIC, 1001, dict(protocol_version=1001, little_endian=True,
                                         type_sizes=dict(short=2, int=4, long=4))):
@@ -242,9 +244,9 @@ def legacy_storage_bytes(array, key="94230000000000"):
 
     class StoragePickler(pickle.Pickler):
         def persistent_id(self, obj):
-            return ("storage", FloatStorage, key, "cpu", flat.size, None) if obj is marker else None
+            return ("storage", storage_type, key, "cpu", flat.size, None) if obj is marker else None
 
-    with fake_modules({"torch": {"FloatStorage": FloatStorage}}):
+    with fake_modules({"torch": {storage: storage_type}}):
         StoragePickler(buf, protocol=2).dump(marker)
     pickle.dump([key], buf, protocol=2)
     buf.write(int(flat.size).to_bytes(8, "little"))
@@ -385,8 +387,8 @@ def _filter():
 
 def _fc_module(p, name, activation="linear", lr=1.0):
     weight = p[name + ".weight"]
-    return Module("FullyConnectedLayer", dict(activation=activation, weight_gain=np.float64(lr / np.sqrt(weight.shape[1])),
-                                              bias_gain=lr),
+    gain = np.float64(lr / np.sqrt(weight.shape[1]))
+    return Module("FullyConnectedLayer", dict(activation=activation, weight_gain=gain, bias_gain=lr),
                   params={"weight": weight, "bias": p[name + ".bias"]})
 
 

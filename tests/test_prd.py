@@ -71,7 +71,8 @@ def test_prd_over_two_folders_writes_plot_and_figures(folders, capsys):
     out = capsys.readouterr().out
     lines = open(os.path.join(run_dir, "prd.txt")).read().splitlines()
     assert lines[1] == "F_1/8 (precision)     F_8 (recall)   model"
-    assert lines[2] == f"{results[0]['F_1/8']:.4f}                {results[0]['F_8']:.4f}         same distribution ({same})"
+    assert lines[2] == (f"{results[0]['F_1/8']:.4f}                {results[0]['F_8']:.4f}         "
+                        f"same distribution ({same})")
     assert lines[2] in out and lines[3] in out
     record = json.load(open(os.path.join(run_dir, "prd.json")))
     assert record["num_clusters"] == 20 and len(record["results"][1]["recall"]) == 1001

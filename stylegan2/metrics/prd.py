@@ -159,7 +159,8 @@ def plot_prd(curves, labels, path, size=700):
 def table(rows):
     """InclusiveGAN's printout: F_1/8 (precision), F_8 (recall), model."""
     lines = ["F_1/8 (precision)     F_8 (recall)   model"]
-    lines += [f"{f_precision:.4f}                {f_recall:.4f}         {model}" for f_precision, f_recall, model in rows]
+    lines += [f"{f_precision:.4f}                {f_recall:.4f}         {model}"
+              for f_precision, f_recall, model in rows]
     return lines
 
 
