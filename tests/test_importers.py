@@ -399,3 +399,13 @@ def test_run_metrics_on_a_pkl(tiny_run_inputs, tmp_path, monkeypatch):
     assert metrics_cli.snapshots_of(os.path.dirname(pkl)) == [pkl]
     one_line_user_error(metrics_cli.main.__wrapped__, ["--metrics", "fid50k", "--network", pkl,
                                                        "--result-dir", str(tmp_path / "r")], "--dataset")
+
+
+def test_run_projector_on_a_pkl(tiny_run_inputs, tmp_path, capsys):
+    from inclusive import projector
+
+    data_dir, pkl = tiny_run_inputs
+    projector.run(["project-real-images", "--network", pkl, "--data-dir", data_dir, "--dataset", "ds",
+                   "--num-images", "2", "--minibatch-size", "2", "--num-steps", "2", "--rec-loss", "l2",
+                   "--result-dir", str(tmp_path)])
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("network-snapshot-000120.pkl: IvOM = ")
