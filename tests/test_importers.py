@@ -270,6 +270,7 @@ def test_unmappable_pickles_name_the_key(tmp_path):
     attempt(G_kwargs=dict(TF1_G_KWARGS, nonlinearity="relu"), key="kwarg nonlinearity='relu'")
     attempt(G_kwargs=dict(TF1_G_KWARGS, fmap_max=16), key="G synthesis/4x4/Const/const: shape")
     attempt(G_func="G_style", key="StyleGAN (2019) networks are not supported")
+    attempt(G_kwargs=dict(TF1_G_KWARGS, architecture="dense"), key="unknown architecture 'dense'")
     # ADA: a StyleGAN3 module in the tree.
     Gp2, Dp2 = npk.ada_params(rng)
     data = npk.ada_snapshot(Gp2, Dp2, Gp2)
@@ -409,3 +410,19 @@ def test_run_projector_on_a_pkl(tiny_run_inputs, tmp_path, capsys):
                    "--num-images", "2", "--minibatch-size", "2", "--num-steps", "2", "--rec-loss", "l2",
                    "--result-dir", str(tmp_path)])
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("network-snapshot-000120.pkl: IvOM = ")
+
+
+def test_matching_preset():
+    from stylegan2.importers.common import matching_preset
+
+    def kwargs(fmap_base, res=1024, G_arch="skip", D_arch="resnet", head="unconditional"):
+        G = dict(z_dim=512, w_dim=512, img_resolution=res, mapping_kwargs=dict(num_layers=8),
+                 synthesis_kwargs=dict(architecture=G_arch, fmap_base=fmap_base, fmap_max=512))
+        return G, dict(architecture=D_arch, fmap_base=fmap_base, fmap_max=512, head=head)
+
+    assert matching_preset(*kwargs(16384)) == "config-f" and matching_preset(*kwargs(8192)) == "config-e"
+    assert matching_preset(*kwargs(8192, res=32)) == "config-e"  # same weights as config-f up to 64 px
+    assert matching_preset(*kwargs(16384, res=32)) == "config-f"
+    assert matching_preset(*kwargs(8192, G_arch="resnet", D_arch="skip")) == "config-e-Gresnet-Dskip"
+    assert matching_preset(*kwargs(16384, G_arch="resnet")) is None  # config-f has no architecture grid
+    assert matching_preset(*kwargs(16384, head="cmap")) is None

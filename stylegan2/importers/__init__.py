@@ -76,6 +76,9 @@ def import_network_pickle(path):
                             f"dict(G, D, G_ema)")
     except Unmappable as err:
         raise UserError(f"{path}: cannot import: {err}") from None
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as err:  # malformed kwargs or values
+        detail = str(err).splitlines()[0] if str(err) else ""
+        raise UserError(f"{path}: cannot import: {type(err).__name__}: {detail}") from None
 
     method = info.pop("method")
     kimg = re.search(r"network-snapshot-(\d+)\.pkl$", os.path.basename(path))

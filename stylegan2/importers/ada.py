@@ -188,7 +188,7 @@ def discriminator_kwargs(D):
     dims = {name: _int(D, name, "D") for name in ("c_dim", "img_resolution", "img_channels")}
     epilogue = _child(D, "b4", "DiscriminatorEpilogue", "D")
     convs = [m for m in _modules(D, {"Conv2dLayer"}) if m is not epilogue.children.get("fromrgb")]
-    clamped = [m for m in convs if m.attr("bias") is not None or "bias" in m.tensors]  # the skips have no bias
+    clamped = [m for m in convs if "bias" in m.tensors]  # all but the skips (bias=False), which ADA never clamps
     _check_activation(clamped, "lrelu", "D")
     mbstd = epilogue.children.get("mbstd")
     group_size, num_channels = 0, 1  # no MinibatchStdLayer: ADA's mbstd_num_channels=0

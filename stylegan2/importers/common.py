@@ -60,7 +60,10 @@ def channels(fmap_base, fmap_decay, fmap_min, fmap_max, resolution_log2):
 def matching_preset(G_kwargs, D_kwargs):
     """The first preset of stylegan2.presets whose networks have exactly these weights (same latent sizes, mapping
     depth, architectures and widths at every resolution), or None. Prefers equal fmap_base when several match
-    (config-e and config-f build the same networks up to 32 px)."""
+    (config-e and config-f build the same networks up to 32 px). ADA's label conditioning ('cmap' head, 'dense'
+    embedding) is built by no preset."""
+    if D_kwargs.get("head") == "cmap" or G_kwargs["mapping_kwargs"].get("label_embed", "concat") != "concat":
+        return None
     res_log2 = int(np.log2(G_kwargs["img_resolution"]))
     G_syn, G_map = G_kwargs["synthesis_kwargs"], G_kwargs["mapping_kwargs"]
 
