@@ -362,6 +362,7 @@ def tiny_run_inputs(tmp_path_factory):
     return str(root), str(pkl)
 
 
+@pytest.mark.slow
 def test_fine_tuning_starts_from_the_imported_networks(tiny_run_inputs, tmp_path):
     from stylegan2.training import cli as training_cli
     from stylegan2.training.loop import TrainingLoop

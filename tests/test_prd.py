@@ -43,7 +43,7 @@ def folders(tmp_path, monkeypatch):
 
 def run(tmp_path, ref, evals, labels, *extra):
     return metrics_cli.main.__wrapped__(
-        ["prd", "--reference_dir", ref, "--eval_dirs", *evals, "--eval_labels", *labels, "--num_runs", "3",
+        ["prd", "--reference_dir", ref, "--eval_dirs", *evals, "--eval_labels", *labels, "--num_runs", "2",
          "--result-dir", str(tmp_path / "results"), "--cache_dir", str(tmp_path / "cache"), *extra])
 
 
@@ -61,7 +61,7 @@ def test_prd_over_two_folders_writes_plot_and_figures(folders, capsys):
 
     # The figures are the PRD arithmetic of the folders' embeddings (seeded clusterings as the command runs them).
     for folder, result in zip((same, dark), results):
-        precision, recall = arithmetic.prd_curve(embed(ref), embed(folder), num_runs=3, seed=0)
+        precision, recall = arithmetic.prd_curve(embed(ref), embed(folder), num_runs=2, seed=0)
         f_8, f_1_8 = arithmetic.max_f_beta_pair(precision, recall, beta=8)
         assert (result["F_8"], result["F_1/8"]) == (f_8, f_1_8)
         np.testing.assert_array_equal(result["precision"], precision)
