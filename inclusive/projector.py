@@ -189,7 +189,8 @@ def build_parser(prog="run_projector.py"):
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        epilog=f"Example: python {prog} project-real-images --network=results/00000-celeba "
                               "--data-dir=datasets --dataset=celeba_align_png_cropped_30k --num-images=3000")
-    p.add_argument("--network", required=True, help="Network snapshot (network-snapshot-*.keras) or a run directory")
+    p.add_argument("--network", required=True,
+                   help="Network snapshot (network-snapshot-*.keras), a run directory, or an NVIDIA/IG/ADA .pkl")
     p.add_argument("--network-pkl", dest="network", help="InclusiveGAN's name for --network")
     p.add_argument("--data-dir", default="datasets", help="Dataset root directory")
     p.add_argument("--dataset", required=True, help="Dataset directory (under --data-dir)")

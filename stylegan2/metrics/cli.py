@@ -40,8 +40,8 @@ def metric_settings(args):
 
 
 def snapshots_of(network):
-    """The snapshot files to evaluate: one file, or every network-snapshot-*.keras of a run directory
-    ('reals': the dataset itself)."""
+    """The snapshot files to evaluate: one file (.keras, or an NVIDIA/ADA .pkl), or every network-snapshot-*.keras
+    (or NVIDIA's network-snapshot-*.pkl) of a run directory ('reals': the dataset itself)."""
     if network == "reals":
         return ["reals"]
     if os.path.isdir(network):
@@ -59,10 +59,13 @@ def snapshots_of(network):
 def build_parser():
     parser = OneLineParser(prog="run_metrics.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                                     epilog=f"Metrics: {', '.join(list_metrics())}.")
+                                     epilog=f"Metrics: {', '.join(list_metrics())}.\nSub-command: run_metrics.py prd "
+                                            f"--reference_dir=DIR --eval_dirs DIR... --eval_labels LABEL... (PRD of "
+                                            f"image folders, InclusiveGAN's prd_from_image_folders.py; prd -h).")
     parser.add_argument("--metrics", default="fid50k", help="Comma-separated metric names")
-    parser.add_argument("--network", required=True, help="Network snapshot (.keras), run directory (all snapshots), "
-                                                          "or 'reals' (the dataset's own images: a sanity check)")
+    parser.add_argument("--network", required=True, help="Network snapshot (.keras or NVIDIA/ADA .pkl), run "
+                                                          "directory (all snapshots), or 'reals' (the dataset's own "
+                                                          "images: a sanity check)")
     parser.add_argument("--data-dir", default="datasets", help="Dataset root directory")
     parser.add_argument("--dataset", default=None, help="Dataset directory under --data-dir (default: the one the "
                                                         "snapshot was trained on)")
@@ -80,7 +83,12 @@ def build_parser():
 
 @exit_on_user_error
 def main(argv=None):
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["prd"]:
+        from stylegan2.metrics.prd import run_prd
+
+        return run_prd(argv[1:])
+    args = build_parser().parse_args(argv)
     names = parse_metrics(args.metrics)
     if not names:
         raise UserError("--metrics: give at least one metric")

@@ -68,7 +68,7 @@ def build_parser():
                                                                 "4 for config-e/f, capped at the per-replica batch)")
     t.add_argument("--metrics", default="none", help="Comma-separated metrics at each snapshot, or none")
     t.add_argument("--resume", default=None, help="Run directory (resume exactly from its last checkpoint) or "
-                                                   ".keras snapshot (start from its weights)")
+                                                   ".keras snapshot or NVIDIA/IG/ADA .pkl (start from its weights)")
     t.add_argument("--resume-pkl", dest="resume", help="InclusiveGAN's name for --resume")
     t.add_argument("--snapshot-ticks", type=int, default=None, help="Network snapshot and image grid every N ticks "
                                                                     "(default: the method's, 10)")

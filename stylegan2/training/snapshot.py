@@ -23,7 +23,7 @@ from stylegan2 import networks  # noqa: F401  (registers the network classes a s
 from stylegan2.errors import UserError
 from stylegan2.training.method import get_method
 
-SNAPSHOT_PATTERN = re.compile(r"network-snapshot-(\d+(?:\.\d+)?)\.keras")
+SNAPSHOT_PATTERN = re.compile(r"network-snapshot-(\d+(?:\.\d+)?)\.(?:keras|pkl)")  # .pkl: NVIDIA's run directories
 
 
 @keras.saving.register_keras_serializable(package="stylegan2")
@@ -141,14 +141,20 @@ def latest_snapshot(run_dir):
 
 
 def load_snapshot(path):
-    """Loads a NetworkSnapshot from a .keras file or from a run directory (its latest snapshot)."""
+    """Loads a NetworkSnapshot from a .keras file, a run directory (its latest snapshot), or an NVIDIA StyleGAN2 /
+    InclusiveGAN / StyleGAN2-ADA .pkl (imported by stylegan2.importers without running code from the file)."""
     if os.path.isdir(path):
         found = latest_snapshot(path)
         if found is None:
             raise UserError(f"{path}: no network-snapshot-*.keras in this run directory")
         path = found
     if not os.path.isfile(path):
-        raise UserError(f"{path}: network snapshot not found; pass a network-snapshot-*.keras file or a run directory")
+        raise UserError(f"{path}: network snapshot not found; pass a network-snapshot-*.keras file, a run directory "
+                        f"or a network .pkl")
+    from stylegan2.importers import import_network_pickle, is_network_pickle  # importers import this module
+
+    if is_network_pickle(path):
+        return import_network_pickle(path)
     method = read_metadata(path).get("method")
     if method:
         get_method(method, snapshot=path)  # its package registers its network classes
@@ -201,8 +207,10 @@ def load_weights_into(path, G, D, G_ema):
         try:
             pairs = matching_weights(dst, src)
         except ValueError:
-            raise UserError(f"{path}: its networks do not match this run's configuration; resume with the same "
-                            f"--config and dataset") from None
+            config = snap.metadata.get("config")
+            hint = f"--config={config}" if config else "the same --config"
+            raise UserError(f"{path}: its networks do not match this run's configuration; resume with {hint} and "
+                            f"a dataset of the same resolution and labels") from None
         for a, b, _ in pairs:
             if tuple(a.shape) != tuple(b.shape):
                 raise UserError(f"{path}: weight {a.path} has shape {tuple(b.shape)}, this run needs "
