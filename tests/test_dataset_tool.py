@@ -14,6 +14,7 @@ import scipy.io
 from stylegan2.dataset import ImageDataset
 from stylegan2.dataset_tool.cli import run
 from stylegan2.dataset_tool.common import shuffled_order, stack_digits
+from stylegan2.errors import UserError
 
 
 def nv_order(n):
@@ -101,6 +102,32 @@ def test_create_digits_embedded_default(tmp_path):
     images, labels, _ = next(ds.iterate_numpy(batch_size=300))
     assert images.min() == -1.0 and images.max() > 0.9  # dark background, bright strokes
     assert len(np.unique(labels.argmax(1))) > 200
+
+
+def test_create_digits_single_channel_train_and_test_are_disjoint(tmp_path):
+    from sklearn.datasets import load_digits
+
+    from stylegan2.dataset_tool.mnist import load_sklearn_digits
+
+    parts = {}
+    for split, count in (("train", 1497), ("test", 300)):
+        out = str(tmp_path / split)
+        run(["create_digits", out, "--channels", "1", "--split", split, "--lods", "false"])
+        ds = ImageDataset(out)
+        assert ds.num_images == count and ds.shape == [32, 32, 1] and ds.label_dim == 10 and ds.is_onehot
+        images, labels, _ = next(ds.iterate_numpy(batch_size=count))
+        parts[split] = (np.rint((images[:, 2:-2, 2:-2, 0] + 1) * 127.5).astype(np.uint8), labels.argmax(1))
+    digits, classes = load_sklearn_digits()
+    assert len(digits) == len(load_digits().images) == 1797
+    # Every digit lands in exactly one split, with its own label.
+    lookup = {d.tobytes(): c for d, c in zip(digits, classes)}
+    seen = [d.tobytes() for split in parts.values() for d in split[0]]
+    assert len(set(seen)) == len({d.tobytes() for d in digits}) and len(seen) == 1797
+    for images, labels in parts.values():
+        assert all(lookup[d.tobytes()] == c for d, c in zip(images, labels))
+    assert len(np.unique(parts["test"][1])) == 10
+    with pytest.raises(UserError, match="--num_images: only for --channels 3"):
+        run(["create_digits", str(tmp_path / "x"), "--channels", "1", "--num_images", "5"])
 
 
 def test_create_celeba_crop_shuffle_and_attributes(tmp_path):

@@ -67,11 +67,16 @@ def _build_parser(prog):
     p.add_argument("--random_seed", type=int, default=123, help="Random seed")
     tfds_options(p, "train (train-*) or test (t10k-*)")
 
-    p = command("create_digits", "Create the embedded default dataset: scikit-learn's digits stacked like "
-                "Stacked MNIST (32x32x3, 1000 classes); needs no download.", "create_digits datasets/digits")
+    p = command("create_digits", "Create the embedded default dataset from scikit-learn's digits (no download): "
+                "stacked like Stacked MNIST (32x32x3, 1000 classes), or single digits (--channels 1, 32x32x1, "
+                "10 classes).", "create_digits datasets/digits")
     output(p)
-    p.add_argument("--num_images", type=int, default=10000, help="Number of composite images to create")
-    p.add_argument("--random_seed", type=int, default=123, help="Random seed")
+    p.add_argument("--num_images", type=int, default=None, help="Number of composite images to create (--channels "
+                                                                 "3; default 10000)")
+    p.add_argument("--random_seed", type=int, default=123, help="Random seed of the stacking")
+    p.add_argument("--channels", type=int, default=3, help="3 = three stacked digits per image, 1 = single digits")
+    p.add_argument("--split", default="all", choices=["all", "train", "test"],
+                   help="Digits used: all 1,797, or a fixed disjoint train (1,497) / test (300) split")
 
     p = command("create_cifar10", "Create dataset for CIFAR-10.", "create_cifar10 datasets/cifar10 ~/downloads/cifar10")
     output(p)

@@ -126,8 +126,9 @@ def load_classifier(path):
                         f" train it again") from None
 
 
-def classify_stacked(classifier, images, batch_size=1024):
-    """Per-channel digits of Stacked-MNIST images: [N,H,W,C] in [-1,1] (generator output) -> int64 [N,C].
+def predict_stacked(classifier, images, batch_size=1024):
+    """Per-channel digits and their softmax probabilities: [N,H,W,C] in [-1,1] (generator output) -> (int64 [N,C],
+    float32 [N,C]). Single digits are C = 1.
 
     32x32 images (28x28 digits padded by 2) are cropped to their central 28x28; 28x28 are used as they are; other
     sizes are resized to 32x32 (bilinear) and then cropped. `classifier` is a Keras model or a .keras path.
@@ -146,9 +147,15 @@ def classify_stacked(classifier, images, batch_size=1024):
         x = x[:, PAD:-PAD, PAD:-PAD, :]
     digits = tf.reshape(tf.transpose((tf.clip_by_value(x, -1.0, 1.0) + 1.0) / 2.0, [0, 3, 1, 2]),
                         [-1, INPUT_SIZE, INPUT_SIZE, 1])
-    logits = np.concatenate([np.asarray(classifier(digits[i:i + batch_size], training=False))
-                             for i in range(0, len(digits), batch_size)])
-    return np.argmax(logits, axis=1).reshape(n, c).astype(np.int64)
+    probs = np.concatenate([np.asarray(tf.nn.softmax(classifier(digits[i:i + batch_size], training=False)))
+                            for i in range(0, len(digits), batch_size)])
+    return np.argmax(probs, axis=1).reshape(n, c).astype(np.int64), np.max(probs, axis=1).reshape(n, c)
+
+
+def classify_stacked(classifier, images, batch_size=1024):
+    """Per-channel digits of Stacked-MNIST images: [N,H,W,C] in [-1,1] (generator output) -> int64 [N,C]
+    (see `predict_stacked`)."""
+    return predict_stacked(classifier, images, batch_size)[0]
 
 
 @exit_on_user_error
