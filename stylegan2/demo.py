@@ -24,6 +24,8 @@ import subprocess
 import sys
 import time
 
+from stylegan2.errors import UserError, exit_on_user_error
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRESET = "small"
 CONFIDENCE = 0.9  # a generated digit counts as recognised when the classifier gives it this probability or more
@@ -33,7 +35,9 @@ GRID_COLS = 10  # digits per class row in digits-by-class.png
 
 def step(title, argv):
     print(f"\n=== {title}\n$ python {' '.join(argv)}", flush=True)
-    subprocess.run([sys.executable, *argv], cwd=ROOT, check=True)
+    code = subprocess.run([sys.executable, *argv], cwd=ROOT).returncode
+    if code:
+        sys.exit(code)  # the step has printed its own error line
 
 
 def check_digits(run_dir, train_dataset, test_dataset, out_dir, epochs=60, seed=0):
@@ -92,6 +96,7 @@ def check_digits(run_dir, train_dataset, test_dataset, out_dir, epochs=60, seed=
     return figures
 
 
+@exit_on_user_error
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="demo", help="Directory for the demo's datasets and results")
@@ -105,6 +110,10 @@ def main(argv=None):
     results = os.path.join(args.out, "results")
     if args.check:
         run_dir = args.check
+        for path, made_by in ((run_dir, "a run directory of the demo"), (train_dataset, "the demo's datasets"),
+                              (test_dataset, "the demo's datasets")):
+            if not os.path.isdir(path):
+                raise UserError(f"{path}: not found; --check needs {made_by} (run the demo once with --out {args.out})")
     else:
         step("Build the demo dataset: the GAN's training digits",
              ["dataset_tool.py", "create_digits", train_dataset, "--channels", "1", "--split", "train", "--overwrite"])
