@@ -75,9 +75,10 @@ def main():
         dataset = args.dataset or make_dataset(root, args.images)
         loops = {"plain": build(args, dataset, root, lis=False), "lis": build(args, dataset, root, lis=True)}
         for name, loop in loops.items():
+            total = sum(int(np.prod(w.shape)) for w in loop.G.trainable_weights)
             extra = sum(int(np.prod(w.shape)) for w in loop.G.trainable_weights if "/lis" in w.path)
-            print(f"{name}: preset {args.config}, batch {args.batch}, G {sum(int(np.prod(w.shape)) for w in loop.G.trainable_weights):,} "
-                  f"parameters ({extra:,} in LIS modules)")
+            print(f"{name}: preset {args.config}, batch {args.batch}, G {total:,} parameters "
+                  f"({extra:,} in LIS modules)")
             start = time.perf_counter()
             time_iterations(loop, args.warmup)
             print(f"{name}: warm-up {args.warmup} iterations in {time.perf_counter() - start:.1f} s")

@@ -4,8 +4,9 @@
 cannot read with confidence: a sample is broken when the classifier's top softmax probability is below 0.9, in any
 channel (MNIST: the one channel; Stacked MNIST: each of the three digits must be readable). The paper counts broken
 images by eye; this is that count made by a classifier. Beside it: the mean confidence, and the diversity the paper
-trades against (distinct classes and the KL of the class distribution to uniform, as mode_counts / KL24k). With `--depth r` it measures depth r of a LIS snapshot, with
-`--r-encoder` the R-separate repaired images; `--network=reals` gives the rate of the real digits.
+trades against (distinct classes and the KL of the class distribution to uniform, as mode_counts / KL24k). With
+`--depth r` it measures depth r of a LIS snapshot, with `--r-encoder` the R-separate repaired images;
+`--network=reals` gives the rate of the real digits.
 
 Inception Score per depth needs nothing of its own: `is50k` (stylegan2.metrics.protocols) with `--depth r`.
 """

@@ -66,9 +66,9 @@ def sample_density(G, record, sampling, outdir, nb_points=500000, components=50,
         if v < 16:
             panels.append(image)
         for r in range(1, len(codes)):
-            plotting.lines(hists[0][v][0], [("r0", hists[0][v][1], colors[0]), (f"r{r}", hists[r][v][1], (214, 39, 40))],
-                           os.path.join(outdir, f"density_r{r:02d}_v{v:03d}.png"), (-CLIP, CLIP), (0, Y_MAX),
-                           f"component {v}: depth 0 vs depth {r}", "value", "fraction of codes")
+            pair = [("r0", hists[0][v][1], colors[0]), (f"r{r}", hists[r][v][1], (214, 39, 40))]
+            plotting.lines(hists[0][v][0], pair, os.path.join(outdir, f"density_r{r:02d}_v{v:03d}.png"), (-CLIP, CLIP),
+                           (0, Y_MAX), f"component {v}: depth 0 vs depth {r}", "value", "fraction of codes")
     plotting.tile(panels, 4, os.path.join(outdir, "density_grid.png"))
     return hists
 

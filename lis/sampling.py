@@ -62,7 +62,8 @@ def load_encoder(path, G=None):
     import keras
 
     if not os.path.isfile(path):
-        raise UserError(f"--r-encoder {path}: file not found; train one with python -m lis.train_r --network <snapshot>")
+        raise UserError(f"--r-encoder {path}: file not found; train one with "
+                        f"python -m lis.train_r --network <snapshot>")
     try:
         R = keras.saving.load_model(path, safe_mode=True)
     except Exception as err:  # noqa: BLE001 - Keras raises many types for foreign or damaged files
