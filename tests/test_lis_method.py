@@ -22,13 +22,12 @@ from stylegan2.images import to_uint8
 from stylegan2.metrics import arithmetic
 from stylegan2.metrics import cli as metrics_cli
 from stylegan2.metrics.runner import MetricContext, run_metrics
-from stylegan2.tfrecords import TFRecordExporter
 from stylegan2.training import cli
 from stylegan2.training.loop import TrainingLoop
 from stylegan2.training.method import Draws
 from stylegan2.training.snapshot import latest_snapshot, load_snapshot, open_for_sampling
 from stylegan2.training.strategy import mirrored_strategy
-from tests.fixtures import one_line_user_error
+from tests.fixtures import one_line_user_error, write_random_dataset
 from tests.test_lis_layers import np_module
 from tests.test_metrics import STAND_INS, intensity_classifier
 
@@ -39,12 +38,7 @@ TINY = ["--config", "tiny", "--kimg-per-tick", "0.016", "--grid", "2x2"]
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     """64 8x8 RGB images (no labels)."""
-    root = tmp_path_factory.mktemp("lis")
-    rnd = np.random.RandomState(0)
-    images = (rnd.rand(64, 3, 8, 8) * 255 * np.linspace(0.2, 1, 8)[None, None, :, None]).astype(np.uint8)
-    with TFRecordExporter(str(root / "ds"), 64, progress=False) as tfr:
-        tfr.add_images(images)
-    return str(root)
+    return write_random_dataset(tmp_path_factory.mktemp("lis"), 64)
 
 
 def argv(data_dir, tmp_path, *extra):
