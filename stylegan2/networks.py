@@ -347,6 +347,8 @@ class Generator(keras.Model):
     ```
     """
 
+    mapping_class = MappingNetwork  # a subclass may bring its own (e.g. with modules on z or w), given mapping_kwargs
+
     def __init__(
         self,
         z_dim=512,              # Input latent (z) dimensionality.
@@ -377,7 +379,7 @@ class Generator(keras.Model):
             **self.synthesis_kwargs,
         )
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(
+        self.mapping = self.mapping_class(
             z_dim=z_dim,
             c_dim=c_dim,
             w_dim=w_dim,

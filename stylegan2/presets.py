@@ -162,17 +162,19 @@ def _merge(base, overrides):
     return merged
 
 
-def build_networks(preset_name, img_resolution, img_channels, c_dim=0, d_head=None, G_kwargs=None, D_kwargs=None):
+def build_networks(preset_name, img_resolution, img_channels, c_dim=0, d_head=None, G_kwargs=None, D_kwargs=None,
+                   generator_class=Generator):
     """(G, D) of a preset for a dataset, with every weight created (built from their configs, no forward pass).
 
     d_head: the discriminator head, None = 'projection' when c_dim > 0 (NVIDIA's conditioning), else 'unconditional'.
     G_kwargs, D_kwargs: overrides merged into the preset's, nested dicts key by key, e.g.
     `G_kwargs=dict(synthesis_kwargs=dict(init_mul=0.5), mapping_kwargs=dict(init_mul=0.5))` for InclusiveGAN.
+    generator_class: a Generator subclass taking the same arguments (and any extra ones in G_kwargs).
     """
     preset = get_preset(preset_name)
     if d_head is None:
         d_head = "projection" if c_dim else "unconditional"
-    G = Generator(
+    G = generator_class(
         c_dim=c_dim,
         img_resolution=img_resolution,
         img_channels=img_channels,
