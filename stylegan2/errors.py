@@ -1,5 +1,6 @@
 """Errors a user can cause, reported as one line naming the thing and the fix."""
 
+import argparse
 import functools
 import sys
 
@@ -23,3 +24,10 @@ def exit_on_user_error(main):
             sys.exit(130)
 
     return wrapper
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are one line (`error: <prog>: <message>`, exit code 2), not usage + message."""
+
+    def error(self, message):
+        raise UserError(f"{self.prog}: {message} (see {self.prog} -h)")

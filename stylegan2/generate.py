@@ -24,7 +24,7 @@ import time
 import numpy as np
 import PIL.Image
 
-from stylegan2.errors import UserError, exit_on_user_error
+from stylegan2.errors import ArgumentParser, UserError, exit_on_user_error
 from stylegan2.images import make_grid, save_image, to_uint8
 from stylegan2.rundir import create_run_dir
 
@@ -402,15 +402,8 @@ def save_gif(frames, path, frame_ms=100):
 # === Command line ===
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line (`error: <prog>: <message>`, exit code 2), not usage + message."""
-
-    def error(self, message):
-        raise UserError(f"{self.prog}: {message} (see {self.prog} -h)")
-
-
 def build_parser(prog="run_generator.py"):
-    parser = _Parser(
+    parser = ArgumentParser(
         prog=prog,
         description="StyleGAN2 generator: images, style mixing and interpolations from a network snapshot.\n\n"
                     f"Run 'python {prog} <subcommand> --help' for subcommand help.",
