@@ -375,6 +375,8 @@ def test_summary_of_runs():
     assert s["runs"][0]["modes"] == pytest.approx(np.mean([7, 8, 7, 8, 7]))
     assert s["modes"]["mean"] == pytest.approx((7.4 + 6) / 2) and s["modes"]["std"] == pytest.approx(0.7)
     assert s["kl"]["min"] == pytest.approx(0.02) and s["prop_real"]["max"] == pytest.approx(0.9)
+    s = summarize(runs, [dict(modes=8, prop_real=0.99, kl=1e-4), dict(modes=8, prop_real=0.98, kl=3e-4)])
+    assert s["test_set_kl"]["mean"] == pytest.approx(2e-4) and s["runs"][1]["test_set"]["prop_real"] == 0.98
 
 
 # === End to end ===
@@ -409,6 +411,10 @@ def test_tiny_run_writes_outputs_and_resumes_exactly(tmp_path, monkeypatch):
     assert os.path.exists(os.path.join(run_dir, "snapshots", "clusterer-199.npz"))
     summary = json.load(open(os.path.join(full.exp_dir, "summary.json")))
     assert summary["runs"][0]["its"] == [0, 50, 100, 150] and summary["options"]["nepochs"] == 20
+    with np.load(os.path.join(run_dir, "data.npz")) as f:
+        x_test = f["x_test"]
+    assert summary["test_set_kl"]["mean"] == pytest.approx(
+        metrics.percent_good(x_test, data.ring_means(), RING_SIGMA)[2])
 
     # Interrupted after the log line of it 150 but before its checkpoint, then resumed twice.
     part = tiny_options(tmp_path / "b", 20)

@@ -71,16 +71,17 @@ def run(options, log=print):
         os.makedirs(options.exp_dir, exist_ok=True)
     except OSError as err:
         raise UserError(f"--outdir {options.outdir}: cannot create {options.exp_dir} ({err.strerror})") from err
-    records = [Toy2DRun(options, run, log=log).train() for run in range(options.nruns)]
-    summary = summarize(records)
+    runs = [Toy2DRun(options, run, log=log) for run in range(options.nruns)]
+    records = [run.train() for run in runs]
+    summary = summarize(records, [run.reference_metrics() for run in runs])
     write_summary(os.path.join(options.exp_dir, "summary.json"), summary, options)
     log(f"{options.exp_dir}: {options.nruns} run(s), mean of the last {len(summary['runs'][0]['its'])} "
-        f"evaluations each")
+        f"evaluations each (the test set itself in brackets)")
     for key, label in (("modes", "modes"), ("prop_real", "% high quality"), ("kl", "reverse KL")):
-        s = summary[key]
+        s, ref = summary[key], summary["test_set_" + key]
         scale = 100.0 if key == "prop_real" else 1.0
         log(f"  {label:15s} mean {s['mean'] * scale:.6g}  std {s['std'] * scale:.3g}  "
-            f"min {s['min'] * scale:.6g}  max {s['max'] * scale:.6g}")
+            f"min {s['min'] * scale:.6g}  max {s['max'] * scale:.6g}  [{ref['mean'] * scale:.6g}]")
     return summary
 
 

@@ -230,6 +230,13 @@ class Toy2DRun:
         plots.plot_clusters(d["x_test"], labels, os.path.join(self.run_dir, "clusters", f"{it}.png"), title=f"it {it}")
         return line
 
+    def reference_metrics(self):
+        """The metrics of the test set itself: what a perfect G reaches with the test set's labels. Its reverse KL is
+        the multinomial noise of the test set's mode counts, and a perfect G inherits it (fakes get the test
+        points' labels); about (K - 1) / (2 N), 7e-5 for the ring and 2.4e-4 for the grid with N = 50k."""
+        percent, modes, kl = metrics.percent_good(self.data["x_test"], self.means, self.sigma)
+        return {"prop_real": percent, "modes": modes, "kl": kl}
+
     # === Training ===
 
     def train(self):
@@ -296,18 +303,24 @@ class Toy2DRun:
         return read_log(log_path)
 
 
-def summarize(records_per_run, last=LAST_EVALS):
-    """Per run: mean of its last `last` evaluations; across runs: mean, std (ddof 0), min and max."""
+def summarize(records_per_run, references=None, last=LAST_EVALS):
+    """Per run: mean of its last `last` evaluations (and the test set's own metrics, `references`, when given);
+    across runs: mean, std (ddof 0), min and max of each."""
     per_run = []
-    for records in records_per_run:
+    for i, records in enumerate(records_per_run):
         tail = records[-last:]
         per_run.append({key: float(np.mean([r[key] for r in tail])) for key in ("modes", "prop_real", "kl")}
                        | {"its": [r["it"] for r in tail]})
+        if references:
+            per_run[-1]["test_set"] = references[i]
     summary = {"runs": per_run}
     for key in ("modes", "prop_real", "kl"):
-        values = np.array([r[key] for r in per_run])
-        summary[key] = {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
-                        "max": float(values.max())}
+        for name, get in (("", lambda r: r[key]), ("test_set_", lambda r: r["test_set"][key])):
+            if name and not references:
+                continue
+            values = np.array([get(r) for r in per_run], np.float64)
+            summary[name + key] = {"mean": float(values.mean()), "std": float(values.std()),
+                                   "min": float(values.min()), "max": float(values.max())}
     return summary
 
 
