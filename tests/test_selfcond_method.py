@@ -337,3 +337,41 @@ def test_cluster_metrics_over_a_snapshot(trained_run, data_dir, tmp_path):
     with pytest.raises(UserError, match="cluster_metrics: needs a snapshot of --method selfcond"):
         metrics_cli.main.__wrapped__(["--metrics=cluster_metrics", "--network=reals", "--data-dir", data_dir,
                                       "--dataset", "ds", f"--result-dir={tmp_path}"])
+
+
+def test_visualize_clusters_writes_grids_and_a_gallery(trained_run, data_dir, tmp_path):
+    """Per cluster, 20 samples from seeds 0..19 (the same z for every cluster) and its first real members, as
+    training labels them; index.html lists them all."""
+    import json
+    import PIL.Image
+
+    from selfcond import gallery
+    from selfcond.cluster_metrics import label_images
+    from stylegan2.dataset import ImageDataset
+    from stylegan2.generate import map_latents, seed_inputs, synthesize
+
+    run_dir, path = trained_run
+    page = gallery.main.__wrapped__(["--network", path, "--result-dir", str(tmp_path), "--real-images", "40"])
+    outdir = os.path.dirname(page)
+    assert os.path.basename(outdir) == "00000-visualize-clusters"
+    snap = load_snapshot(path)
+    arrays = snap.extras["clusters"].arrays()
+    dataset = ImageDataset(os.path.join(data_dir, "ds"))
+    images = np.concatenate([b for b, _, _ in dataset.iterate_numpy(batch_size=64)])[:40]
+    labels = label_images(snap.extras["cluster_D"], arrays["centroids"], arrays["mapping"], [images])
+    _, G, sampling = open_for_sampling(path)
+    z, _ = seed_inputs(G, range(20), noise_mode="const")
+    for i in range(4):
+        gen = np.asarray(PIL.Image.open(os.path.join(outdir, f"{i}_gen.png")))
+        assert gen.shape == (5 * 8, 4 * 8, 3)  # 20 images, 4 per row
+        expected = synthesize(G, map_latents(G, z, np.eye(4, dtype=np.float32)[[i] * 20]), None, "const")
+        np.testing.assert_array_equal(gen[8:16, 8:16], expected[5])  # row 1, column 1: seed 5
+        members = np.rint((images[labels == i] + 1) * 127.5).astype(np.uint8)
+        real = np.asarray(PIL.Image.open(os.path.join(outdir, f"{i}_real.png")))
+        np.testing.assert_array_equal(real[:8, :8], members[0])
+        assert real.shape[0] == 8 * -(-min(len(members), 20) // 4)
+    listed = json.loads(open(page).read().split("var IMAGES = ")[1].split(";\n")[0])
+    assert [e["file"] for e in listed] == [f"{i}_{kind}.png" for i in range(4) for kind in ("gen", "real")]
+    with pytest.raises(UserError, match="--clusters: 7 is out of range"):
+        gallery.main.__wrapped__(["--network", path, "--result-dir", str(tmp_path), "--clusters", "0,7"])
+    assert [d for d in os.listdir(tmp_path) if not d.startswith(".")] == ["00000-visualize-clusters"]  # none left
