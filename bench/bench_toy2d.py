@@ -1,7 +1,7 @@
 """Speed of the Self-Conditioned GAN's 2D study (run_toy2d.py) and of its clusterer at image scale.
 
     .venv/bin/python bench/bench_toy2d.py [--data_type ring|grid] [--clusterer selfcondgan] [--iters 2000]
-        [--outdir /tmp/bench_toy2d] [--clustering] [--cluster-n 25000] [--cluster-dim 512] [--cluster-k 100]
+        [--outdir /tmp/bench_toy2d] [--skip-parts] [--clustering] [--cluster-n 25000] [--cluster-dim 512] [--cluster-k 100]
 
 Training: a real run of --iters iterations (default settings of the original: 100k training points, 50k test
 points, k = 50, evaluation with plots and a checkpoint every 1000 iterations, recluster every 5000). Prints the
@@ -56,6 +56,10 @@ def bench_training(args):
         it = message.split(" it ")[1].split("]")[0]
         print(f"  iterations up to {it:>6s}: {t1 - t0:6.1f} s per 1k iterations incl. one evaluation  [{load()}]")
 
+    if args.skip_parts:
+        if not args.outdir:
+            shutil.rmtree(outdir, ignore_errors=True)
+        return
     # The parts, on the trained run's state.
     d = run.data
     x, y_gt = d["x_train"][:100], d["y_train"][:100]
@@ -123,6 +127,7 @@ def main():
     parser.add_argument("--clusterer", default="selfcondgan")
     parser.add_argument("--iters", type=int, default=2000, help="Training iterations (whole thousands)")
     parser.add_argument("--outdir", default=None, help="Keep the run here (default: a temporary directory)")
+    parser.add_argument("--skip-parts", action="store_true", help="Time the run only (not its parts)")
     parser.add_argument("--clustering", action="store_true", help="Time the clusterer at image scale instead")
     parser.add_argument("--cluster-n", type=int, default=25000)
     parser.add_argument("--cluster-dim", type=int, default=512)
