@@ -14,6 +14,7 @@ beside each figure: compare only figures measured in turn, in one window.
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -64,13 +65,19 @@ def main():
     parser.add_argument("--cluster-images", type=int, default=25000)
     parser.add_argument("--iters", type=int, default=48, help="timed training iterations (after 16 warm-up ones)")
     args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="bench_selfcond_")
+    try:
+        run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
+
+def run(args, work):
     import numpy as np
 
     from selfcond.clustering import (compute_features, fit_kmeans, match_clusters, nearest_centroid,
                                      warm_start_centroids)
 
-    work = tempfile.mkdtemp(prefix="bench_selfcond_")
     # --recluster-every beyond the timed iterations: the re-clustering is timed on its own below.
     loop = make_loop(args, "selfcond", work, "--k", str(args.k), "--cluster-images", str(args.cluster_images),
                      "--recluster-every", "1000000")
@@ -124,3 +131,5 @@ def main():
 
 if __name__ == "__main__":
     main()
+    sys.stdout.flush()
+    os._exit(0)  # the two loops' input pipelines were seen to keep the interpreter from exiting

@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/bench_toy2d.py [--data_type ring|grid] [--clusterer selfcondgan] [--iters 2000]
         [--outdir /tmp/bench_toy2d] [--skip-parts] [--clustering] [--cluster-n 25000] [--cluster-dim 512] [--cluster-k 100]
+    .venv/bin/python bench/bench_toy2d.py --original <self-conditioned-gan>/2d_mix --original-python <torch venv python>
+        [--data_type ring|grid] [--iters 2000] [--rounds 2]
 
 Training: a real run of --iters iterations (default settings of the original: 100k training points, 50k test
 points, k = 50, evaluation with plots and a checkpoint every 1000 iterations, recluster every 5000). Prints the
@@ -10,6 +12,11 @@ comparable with the original's 2d_mix/train.py, timed the same way (stamps on it
 2000). Then the parts: one training iteration (labels of the batch + D step + G step), one evaluation, one
 warm-started recluster. The load average is printed beside each figure: compare only figures measured in turn.
 
+--original: ours and the original's 2d_mix/train.py (the same clusterer, data type and iterations; the original
+needs PyTorch 1.x-2.x and scikit-learn, e.g. a venv with `pip install torch==2.13.0 scikit-learn`) in turn, --rounds
+times (ours, original, ours, original, ...), the run only: both print seconds per 1k iterations between their
+evaluation lines at it = 0, 1000, ..., with the load average at each line.
+
 --clustering: the clusterer alone at the image method's scale (--cluster-n features of --cluster-dim dimensions,
 k = --cluster-k): the first clustering (k-means++, 10 restarts) and a warm-started recluster with matching.
 """
@@ -17,6 +24,7 @@ k = --cluster-k): the first clustering (k-means++, 10 restarts) and a warm-start
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,7 +62,8 @@ def bench_training(args):
           f"{time.perf_counter() - start:.1f} s (set-up, tracing and the first clustering included)  [{load()}]")
     for (t0, _), (t1, message) in zip(stamps, stamps[1:]):
         it = message.split(" it ")[1].split("]")[0]
-        print(f"  iterations up to {it:>6s}: {t1 - t0:6.1f} s per 1k iterations incl. one evaluation  [{load()}]")
+        print(f"  iterations up to {it:>6s}: {t1 - t0:6.1f} s per 1k iterations incl. one evaluation  "
+              f"[{message.rsplit('; ', 1)[-1].rstrip(')')}]", flush=True)
 
     if args.skip_parts:
         if not args.outdir:
@@ -80,6 +89,30 @@ def bench_training(args):
     print(f"  {'one recluster':18s} {(time.perf_counter() - t) * 1000:7.0f} ms (10k cluster set)  [{load()}]")
     if not args.outdir:
         shutil.rmtree(outdir, ignore_errors=True)
+
+
+def bench_original(args):
+    """The original's 2d_mix/train.py as a subprocess: seconds between its evaluation lines (every 1000 iterations)."""
+    outdir = tempfile.mkdtemp(prefix="bench_toy2d_original_")
+    cmd = [args.original_python, "-u", "train.py", "--clusterer", args.clusterer, "--data_type", args.data_type,
+           "--nepochs", str(max(1, args.iters // 1000)), "--outdir", outdir]
+    start = time.perf_counter()
+    stamps = []
+    try:
+        with subprocess.Popen(cmd, cwd=args.original, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) as proc:
+            for line in proc.stdout:
+                if line.startswith("[epoch"):
+                    stamps.append((time.perf_counter(), line.split(" it ")[1].split("]")[0], load()))
+            if proc.wait():
+                sys.exit(f"error: the original exited with code {proc.returncode}: {' '.join(cmd)}")
+    finally:
+        shutil.rmtree(outdir, ignore_errors=True)
+    print(f"original {args.data_type} {args.clusterer}: {max(1, args.iters // 1000) * 1000} iterations in "
+          f"{time.perf_counter() - start:.1f} s (set-up and the first clustering included)  [{load()}]")
+    for (t0, _, _), (t1, it, at) in zip(stamps, stamps[1:]):
+        print(f"  iterations up to {it:>6s}: {t1 - t0:6.1f} s per 1k iterations incl. one evaluation  [{at}]",
+              flush=True)
 
 
 def bench_clustering(args):
@@ -128,6 +161,9 @@ def main():
     parser.add_argument("--iters", type=int, default=2000, help="Training iterations (whole thousands)")
     parser.add_argument("--outdir", default=None, help="Keep the run here (default: a temporary directory)")
     parser.add_argument("--skip-parts", action="store_true", help="Time the run only (not its parts)")
+    parser.add_argument("--original", default=None, help="The original's 2d_mix directory: time it in turn with ours")
+    parser.add_argument("--original-python", default=sys.executable, help="Python with PyTorch for --original")
+    parser.add_argument("--rounds", type=int, default=2, help="Rounds of (ours, original) with --original")
     parser.add_argument("--clustering", action="store_true", help="Time the clusterer at image scale instead")
     parser.add_argument("--cluster-n", type=int, default=25000)
     parser.add_argument("--cluster-dim", type=int, default=512)
@@ -136,6 +172,11 @@ def main():
     print(f"[{load()}] cpus {os.cpu_count()}")
     if args.clustering:
         bench_clustering(args)
+    elif args.original:
+        args.skip_parts = True
+        for _ in range(args.rounds):
+            bench_training(args)
+            bench_original(args)
     else:
         bench_training(args)
 
