@@ -18,7 +18,7 @@ import pytest
 from stylegan2.errors import UserError
 from stylegan2.flags import Flag
 from stylegan2.training import cli
-from stylegan2.training.method import register_method
+from stylegan2.training.method import list_methods, register_method
 from stylegan2.training.snapshot import read_metadata
 from stylegan2.training.stylegan2_method import StyleGAN2Method
 
@@ -146,9 +146,11 @@ def test_installed_plugin_trains_resumes_generates_and_measures(plugin_env):
     # Without the plug-in installed, its snapshots and its flags get one line naming the method.
     bare = {k: v for k, v in env.items() if k != "PYTHONPATH"}
     rc, out, err = script(bare, root, *gen)
+    installed = ", ".join(name for name in list_methods() if name != InProcessMethod.name)  # this checkout's methods
+    assert "hinge" not in installed
     assert rc == 2 and err.strip().splitlines() == [
         f"error: {os.path.join(run_dir, 'network-snapshot-000000.032.keras')}: a snapshot of --method hinge: its "
-        f"package is not installed; install the package that provides it (installed: stylegan2, inclusive)"]
+        f"package is not installed; install the package that provides it (installed: {installed})"]
     rc, out, err = script(bare, root, *train)
     assert rc == 2 and err.strip().splitlines() == [
-        "error: --method hinge: unknown method; choose one of stylegan2, inclusive"]
+        f"error: --method hinge: unknown method; choose one of {installed}"]
