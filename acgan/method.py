@@ -126,10 +126,7 @@ class ACGANMethod(StyleGAN2Method):
             _check(args.config is None, f"--config {args.config}: --arch acgan_dcgan trains the original's networks, "
                                         f"not a StyleGAN2 preset; drop --config")
             options.config = "acgan_dcgan"  # names the run directory; the preset's networks are not used
-            if m["lr"] is None:
-                h["lr"] = DCGAN_TRAINING["lr"]
-            if m["beta1"] is None:
-                h["betas"] = DCGAN_TRAINING["betas"]
+            h["lr"], h["betas"] = DCGAN_TRAINING["lr"], DCGAN_TRAINING["betas"]  # --lr/--beta1 below override
             if args.gamma is None:
                 h["r1_gamma"] = 0.0  # the original has no R1; --gamma > 0 adds it (lazily, every 16 D steps)
             h.update(pl_weight=0.0, style_mixing_prob=0.0, ema_kimg=0.0, ema_rampup=None, G_reg_interval=0,
