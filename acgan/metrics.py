@@ -9,6 +9,8 @@
                        balanced. Comparable to published numbers only with the 2015-12-05 Inception graph.
 """
 
+import itertools
+
 import numpy as np
 
 from stylegan2.errors import UserError
@@ -20,6 +22,12 @@ DIGIT_CLASSES = 10
 
 def _num_classes(ctx):
     return ctx.dataset.label_dim if ctx.G is None else ctx.G.c_dim
+
+
+def _nonempty(batches):
+    """The batches of an iterator, or None when it has none."""
+    first = next(batches, None)
+    return None if first is None else itertools.chain([first], batches)
 
 
 def class_accuracy(ctx, num_images, name):
@@ -37,8 +45,10 @@ def class_accuracy(ctx, num_images, name):
         raise UserError(f"{name}: needs at least {DIGIT_CLASSES} images (one per class)")
     results, correct, total = {}, 0, 0
     for k in range(DIGIT_CLASSES):
-        preds = np.concatenate([classify_stacked(classifier, images)[:, 0]
-                                for images in ctx.generated(per_class, seed_offset=k, class_idx=k)])
+        batches = _nonempty(ctx.generated(per_class, seed_offset=k, class_idx=k))
+        if batches is None:  # --network=reals: a class without records has no accuracy
+            continue
+        preds = np.concatenate([classify_stacked(classifier, images)[:, 0] for images in batches])
         results[f"{name}_class{k}"] = float(np.mean(preds == k))
         correct += int(np.sum(preds == k))
         total += len(preds)
@@ -58,7 +68,10 @@ def inception_score_per_class(ctx, num_images, num_splits, name):
     network = ctx.inception
     results, all_logits = {}, []
     for k in range(classes):
-        logits = ctx.features(ctx.generated(per_class, seed_offset=k, class_idx=k), network, "logits")
+        batches = _nonempty(ctx.generated(per_class, seed_offset=k, class_idx=k))
+        if batches is None:  # --network=reals: a class without records has no score
+            continue
+        logits = ctx.features(batches, network, "logits")
         results[f"{name}_class{k}"] = arithmetic.inception_score_from_logits(
             logits, num_splits=min(num_splits, len(logits)))[0]
         all_logits.append(logits)
