@@ -56,27 +56,28 @@ FLAGS = (
                                    "acgan_dcgan (the original's DCGAN-style _netG/_netD and training)", choices=ARCHS),
     Flag("aux_weight", finite_float, 1.0, "Weight of the auxiliary classifier's cross-entropy terms (D on reals and "
                                           "fakes, G)"),
-    Flag("aux_weight_d_fake", finite_float, None, "Weight of D's cross-entropy on fakes (default: --aux-weight)"),
-    Flag("aux_weight_g", finite_float, None, "Weight of G's cross-entropy (default: --aux-weight)"),
+    Flag("aux_weight_d_fake", finite_float, None, "Weight of D's cross-entropy on fakes; None: --aux-weight"),
+    Flag("aux_weight_g", finite_float, None, "Weight of G's cross-entropy; None: --aux-weight"),
     Flag("fake_labels", str, "uniform", "Classes of the fakes, in training and generation: uniform (the original) or "
                                         "dataset (the dataset's class frequencies)", choices=FAKE_LABELS),
     Flag("legacy_softmax_nll", str2bool, False, "The original's loss, for exact replication: NLLLoss on softmax "
                                                 "probabilities (class term -p_y, not cross-entropy) and BCELoss on "
                                                 "sigmoid outputs", metavar="BOOL"),
     # The original's flags (main.py), mapped onto this project's options.
-    Flag("nz", int, None, "Size of z (default: 110 for acgan_dcgan, whose first num_classes entries hold the one-hot "
-                          "class; the config's latent size for stylegan2)"),
-    Flag("niter", int, None, f"Training length in epochs: --total-kimg = niter x images / 1000 (default: "
-                             f"{DEFAULT_NITER} when --total-kimg is not given)"),
-    Flag("lr", finite_float, None, "Adam learning rate of G and D (default: 0.0002 for acgan_dcgan, the config's "
-                                   "for stylegan2)"),
-    Flag("beta1", finite_float, None, "Adam beta1 (default: 0.5 for acgan_dcgan, the config's for stylegan2)"),
-    Flag("batchSize", int, None, "The original's name for --batch (default: 100 for acgan_dcgan, the config's for "
-                                 "stylegan2)"),
-    Flag("imageSize", int, None, "Image size; checked against the dataset, which dataset_tool.py makes at its size"),
-    Flag("num_classes", int, None, "Number of classes; checked against the dataset's (default: the dataset's)",
+    Flag("nz", int, None, "Size of z; None: 110 for acgan_dcgan (its first num_classes entries hold the one-hot "
+                          "class), the config's latent size for stylegan2"),
+    Flag("niter", int, None, f"Training length in epochs: --total-kimg = niter x images / 1000; None: "
+                             f"{DEFAULT_NITER} when --total-kimg is not given"),
+    Flag("lr", finite_float, None, "Adam learning rate of G and D; None: 0.0002 for acgan_dcgan, the config's for "
+                                   "stylegan2"),
+    Flag("beta1", finite_float, None, "Adam beta1; None: 0.5 for acgan_dcgan, the config's for stylegan2"),
+    Flag("batchSize", int, None, "The original's name for --batch; None: 100 for acgan_dcgan, the config's for "
+                                 "stylegan2"),
+    Flag("imageSize", int, None, "Image size, checked against the dataset (dataset_tool.py makes it at its size); None: "
+                                   "the dataset's"),
+    Flag("num_classes", int, None, "Number of classes, checked against the dataset's; None: the dataset's",
          spelling="--num_classes"),
-    Flag("manualSeed", int, None, "The original's name for --seed"),
+    Flag("manualSeed", int, None, "The original's name for --seed (overrides it); None: --seed"),
 )
 
 
