@@ -43,6 +43,8 @@ from stylegan2.training.method import register_method
 from stylegan2.training.stylegan2_method import StyleGAN2Method
 
 ARCHS = ("stylegan2", "acgan_dcgan")
+NEEDS_LABELS = ("AC-GAN needs a class-labelled dataset (e.g. dataset_tool.py create_mnist, create_cifar10, "
+                "create_from_images --labels_from_dirs)")
 FAKE_LABELS = ("uniform", "dataset")
 CLASS_GRID = "fakes-classes{kimg}.png"
 CLASS_GRID_COLS = 10
@@ -68,13 +70,11 @@ FLAGS = (
                           "class), the config's latent size for stylegan2"),
     Flag("niter", int, None, f"Training length in epochs: --total-kimg = niter x images / 1000; None: "
                              f"{DEFAULT_NITER} when --total-kimg is not given"),
-    Flag("lr", finite_float, None, "Adam learning rate of G and D; None: 0.0002 for acgan_dcgan, the config's for "
-                                   "stylegan2"),
     Flag("beta1", finite_float, None, "Adam beta1; None: 0.5 for acgan_dcgan, the config's for stylegan2"),
     Flag("batchSize", int, None, "The original's name for --batch; None: 100 for acgan_dcgan, the config's for "
                                  "stylegan2"),
-    Flag("imageSize", int, None, "Image size, checked against the dataset (dataset_tool.py makes it at its size); None: "
-                                   "the dataset's"),
+    Flag("imageSize", int, None, "Image size, checked against the dataset (dataset_tool.py makes it at its size); "
+                                 "None: the dataset's"),
     Flag("num_classes", int, None, "Number of classes, checked against the dataset's; None: the dataset's",
          spelling="--num_classes"),
     Flag("manualSeed", int, None, "The original's name for --seed (overrides it); None: --seed"),
@@ -127,7 +127,9 @@ class ACGANMethod(StyleGAN2Method):
             _check(args.config is None, f"--config {args.config}: --arch acgan_dcgan trains the original's networks, "
                                         f"not a StyleGAN2 preset; drop --config")
             options.config = "acgan_dcgan"  # names the run directory; the preset's networks are not used
-            h["lr"], h["betas"] = DCGAN_TRAINING["lr"], DCGAN_TRAINING["betas"]  # --lr/--beta1 below override
+            if args.lr is None:  # the backbone's --lr (the original's flag too) overrides it
+                h["lr"] = DCGAN_TRAINING["lr"]
+            h["betas"] = DCGAN_TRAINING["betas"]  # --beta1 below overrides beta1
             if args.gamma is None:
                 h["r1_gamma"] = 0.0  # the original has no R1; --gamma > 0 adds it (lazily, every 16 D steps)
             h.update(pl_weight=0.0, style_mixing_prob=0.0, ema_kimg=0.0, ema_rampup=None, G_reg_interval=0,
@@ -136,28 +138,25 @@ class ACGANMethod(StyleGAN2Method):
             if m["batchSize"] is None and args.batch is None and args.minibatch_gpu is None:
                 options.batch = DCGAN_TRAINING["batch"]
             options.batch_gpu = args.batch_gpu  # batch norm sees the whole batch unless --batch-gpu asks otherwise
-        if m["lr"] is not None:
-            _check(m["lr"] > 0, f"--lr {m['lr']}: must be positive")
-            h["lr"] = m["lr"]
         if m["beta1"] is not None:
             _check(0 <= m["beta1"] < 1, f"--beta1 {m['beta1']}: must be in [0, 1)")
             h["betas"] = (m["beta1"], h["betas"][1])
 
-        # What needs the dataset: epochs, and the original's size and class-count flags.
-        if m["imageSize"] is not None or m["num_classes"] is not None or args.total_kimg is None:
-            info = read_dataset_info(options.dataset_path)
-            if m["imageSize"] is not None:
-                _check(m["imageSize"] == info.resolution,
-                       f"--imageSize {m['imageSize']}: {info.path} holds {info.resolution}x{info.resolution} images; "
-                       f"make the dataset at the size you want with dataset_tool.py")
-            if m["num_classes"] is not None:
-                classes = getattr(info, "label_dim", 0) or 0
-                _check(m["num_classes"] == classes,
-                       f"--num_classes {m['num_classes']}: {info.path} has {classes} classes; the auxiliary head has "
-                       f"one output per dataset class")
-            if args.total_kimg is None:
-                epochs = m["niter"] if m["niter"] is not None else DEFAULT_NITER
-                options.total_kimg = epochs * info.num_images / 1000
+        # The dataset: labels (before the loop's --cond check, whose message names a flag AC-GAN implies), epochs,
+        # and the original's size and class-count flags.
+        info = read_dataset_info(options.dataset_path)
+        _check(info.label_dim, f"{info.path}: no labels; {NEEDS_LABELS}")
+        if m["imageSize"] is not None:
+            _check(m["imageSize"] == info.resolution,
+                   f"--imageSize {m['imageSize']}: {info.path} holds {info.resolution}x{info.resolution} images; "
+                   f"make the dataset at the size you want with dataset_tool.py")
+        if m["num_classes"] is not None:
+            _check(m["num_classes"] == info.label_dim,
+                   f"--num_classes {m['num_classes']}: {info.path} has {info.label_dim} classes; the auxiliary head "
+                   f"has one output per dataset class")
+        if args.total_kimg is None:
+            epochs = m["niter"] if m["niter"] is not None else DEFAULT_NITER
+            options.total_kimg = epochs * info.num_images / 1000
 
     def __init__(self, options):
         super().__init__(options)
@@ -175,8 +174,7 @@ class ACGANMethod(StyleGAN2Method):
     def build_networks(self, dataset):
         o, m = self.options, self.opts
         if not dataset.label_dim:
-            raise UserError(f"{dataset.path}: no labels; AC-GAN needs a class-labelled dataset (e.g. dataset_tool.py "
-                            f"create_mnist, create_cifar10, create_from_images --labels_from_dirs)")
+            raise UserError(f"{dataset.path}: no labels; {NEEDS_LABELS}")
         dataset.class_numbers()  # one class per image, or a one-line error
         self.c_dim = dataset.label_dim
         if self.arch == "acgan_dcgan":

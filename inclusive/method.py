@@ -164,7 +164,6 @@ class InclusiveMethod(StyleGAN2Method):
         self.schedule = None
         self.rec_position = 0
         self.rec_subset = None
-        self.ticks = 0
 
     def describe(self):
         """A short form of IG's run description (reference §2.8)."""
@@ -237,7 +236,6 @@ class InclusiveMethod(StyleGAN2Method):
         self.latents_np = v["latents"].numpy()
         self.dists_np = v["dists"].numpy()
         self.rec_position = int(v["stream"].numpy())
-        self.ticks = 0
         dataset = loop.dataset
         self.pool = latents.candidate_pool(m["data_size"], m["num_samples_factor"], self.z_dim, seed=o.seed)
         feature_dim = int(np.prod(dataset.shape))
@@ -440,9 +438,8 @@ class InclusiveMethod(StyleGAN2Method):
 
     def on_tick(self, loop, stats):
         # IG: image grids every data_size // 1000 ticks, network snapshots every 5x that (the loop's snapshot_ticks).
-        self.ticks += 1
         image_ticks = schedule.snapshot_ticks(self.opts["data_size"])[0]
-        if loop.is_chief and self.ticks % image_ticks == 0 and self.ticks % self.options.snapshot_ticks:
+        if loop.is_chief and loop.tick % image_ticks == 0 and loop.tick % self.options.snapshot_ticks:
             loop.save_fakes(self.fakes_grid.format(kimg=loop.kimg_tag()))
             self.save_rec_fakes(loop, loop.kimg_tag())
 

@@ -32,6 +32,7 @@ from inclusive.latents import slerp_tf
 from inclusive.method import make_distance
 from stylegan2.dataset import ImageDataset
 from stylegan2.errors import UserError, exit_on_user_error
+from stylegan2.flags import OneLineParser
 from stylegan2.images import save_image, to_uint8
 from stylegan2.rundir import create_run_dir
 from stylegan2.training.snapshot import open_for_sampling
@@ -180,7 +181,7 @@ def project_real_images(network, data_dir, dataset, num_images=3000, num_snapsho
 
 
 def build_parser(prog="run_projector.py"):
-    parser = argparse.ArgumentParser(prog=prog, description="InclusiveGAN's IvOM projector: project real images into "
+    parser = OneLineParser(prog=prog, description="InclusiveGAN's IvOM projector: project real images into "
                                      "a generator's z space.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="<subcommand>")
     sub.required = True
@@ -188,7 +189,8 @@ def build_parser(prog="run_projector.py"):
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        epilog=f"Example: python {prog} project-real-images --network=results/00000-celeba "
                               "--data-dir=datasets --dataset=celeba_align_png_cropped_30k --num-images=3000")
-    p.add_argument("--network", required=True, help="Network snapshot (network-snapshot-*.keras) or a run directory")
+    p.add_argument("--network", required=True,
+                   help="Network snapshot (network-snapshot-*.keras), a run directory, or an NVIDIA/IG/ADA .pkl")
     p.add_argument("--network-pkl", dest="network", help="InclusiveGAN's name for --network")
     p.add_argument("--data-dir", default="datasets", help="Dataset root directory")
     p.add_argument("--dataset", required=True, help="Dataset directory (under --data-dir)")

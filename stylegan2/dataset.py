@@ -13,6 +13,7 @@ Without `shuffle` records come in stored order (NVIDIA's `shuffle_mb=0`, which I
 """
 
 import contextlib
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -204,6 +205,8 @@ class ImageDataset:
             yield
         except tf.errors.DataLossError as err:
             detail = str(err.message).splitlines()[0] if err.message else "data loss"
+            # TensorFlow prefixes the function it ran in and suffixes the op: keep only the reason.
+            detail = re.sub(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:[^\]]*\]", "", detail).strip() or "data loss"
             raise UserError(f"{self.file}: corrupted .tfrecords file ({detail}); re-create the dataset "
                             f"with dataset_tool.py") from None
 

@@ -16,7 +16,8 @@ def exit_on_user_error(main):
         try:
             return main(*args, **kwargs)
         except UserError as err:
-            print(f"error: {err}", file=sys.stderr, flush=True)
+            message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())  # always one line
+            print(f"error: {message}", file=sys.stderr, flush=True)
             sys.exit(2)
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr, flush=True)

@@ -80,3 +80,18 @@ def given_flags(args, flags):
 def with_defaults(flags, given):
     """Every flag's value: given, else its default."""
     return {f.name: given.get(f.name, f.default) for f in flags}
+
+
+def given_dests(parser, argv):
+    """The `dest`s of the options that `argv` gives explicitly (whatever their value), by parsing it once more
+    with every default suppressed."""
+    actions = [a for a in parser._actions if a.dest != "help"]
+    saved = [(a, a.default, a.required) for a in actions]
+    try:
+        for action in actions:
+            action.default, action.required = argparse.SUPPRESS, False
+        namespace, _ = parser.parse_known_args(argv)
+    finally:
+        for action, default, required in saved:
+            action.default, action.required = default, required
+    return set(vars(namespace))

@@ -40,7 +40,7 @@ NOISE_MODES = ("const", "random", "none")
 
 
 def parse_range(text, flag="--seeds", max_value=None):
-    """'0-99,200' -> [0, 1, ..., 99, 200]: comma-separated integers and inclusive ranges a-b (NV/ADA `num_range`).
+    """'0-99,200' -> [0, 1, ..., 99, 200]: comma-separated integers and ranges a-b, both ends included (NV/ADA `num_range`).
 
     Order is kept, duplicates too. Raises UserError naming `flag` for anything else.
     """
@@ -74,7 +74,8 @@ def parse_class(text):
 
 
 def load_generator(path):
-    """The G_ema of a network snapshot: a network-snapshot-*.keras file, or a run directory (its latest snapshot)."""
+    """The G_ema of a network snapshot: a network-snapshot-*.keras file, a run directory (its latest snapshot), or an
+    NVIDIA/InclusiveGAN/ADA .pkl (imported by load_snapshot without running code from it)."""
     return load_network(path)[0]
 
 
@@ -91,9 +92,6 @@ def load_network(path, options=None):
     options: {name: value} of the method generation flags given on the command line (Method.generation_flags).
     """
     path = os.fspath(path)
-    if path.endswith(".pkl"):
-        raise UserError(f"{path}: NVIDIA .pkl pickles are never loaded (unpickling runs code from the file); "
-                        f"pass a network-snapshot-*.keras file or a run directory")
     if not os.path.exists(path):
         raise UserError(f"{path}: network snapshot not found; pass a network-snapshot-*.keras file or a run directory")
     from stylegan2.training.snapshot import open_for_sampling
@@ -435,7 +433,8 @@ def build_parser(prog="run_generator.py"):
 
     def common(p, psi, noise_modes, noise_default, noise_help):
         p.add_argument("--network", dest="network_pkl", required=True, metavar="PATH",
-                       help="Network snapshot (network-snapshot-*.keras) or a run directory (its latest snapshot)")
+                       help="Network snapshot (network-snapshot-*.keras), a run directory (its latest snapshot), or an "
+                            "NVIDIA/InclusiveGAN/ADA .pkl (imported without running code from it)")
         p.add_argument("--truncation-psi", type=finite_float, default=psi, metavar="PSI",
                        help="Truncation psi, w = w_avg + psi (w - w_avg); 1 = no truncation (default: %(default)s)")
         p.add_argument("--truncation-cutoff", type=int, default=None, metavar="N",
@@ -455,7 +454,7 @@ def build_parser(prog="run_generator.py"):
                 "(InclusiveGAN).", "--network=results/00000-ffhq --seeds=6600-6625 --truncation-psi=0.5")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--seeds", default=None, metavar="LIST",
-                       help="Seeds, comma-separated integers and inclusive ranges, e.g. 0-99,200; images seed%%04d.png")
+                       help="Seeds, comma-separated integers and ranges (both ends included), e.g. 0-99,200; images seed%%04d.png")
     which.add_argument("--num-images", type=int, default=None, metavar="N",
                        help="Number of images, z from one RandomState(0) as InclusiveGAN; images %%06d.png "
                             "(default: 30000 when --seeds is not given)")

@@ -5,6 +5,8 @@ import os
 import numpy as np
 import PIL.Image
 
+from stylegan2 import faults
+
 
 def to_uint8(images, drange=(-1.0, 1.0)):
     """float images in `drange` -> uint8 [0,255], as NVIDIA's convert_to_pil_image (x*127.5+127.5, rint, clip)."""
@@ -39,6 +41,7 @@ def save_image(image, path):
         image = image[:, :, 0]
     tmp = f"{path}.tmp-{os.getpid()}.png"
     PIL.Image.fromarray(image, "L" if image.ndim == 2 else "RGB").save(tmp)
+    faults.point("image")
     os.replace(tmp, path)
 
 

@@ -23,7 +23,8 @@ from stylegan2.layers import (
 from stylegan2.ops import downsample2d, setup_filter, upsample2d
 
 ARCHITECTURES = ("orig", "skip", "resnet")
-D_HEADS = ("unconditional", "projection", "multi_logit", "auxiliary")
+D_HEADS = ("unconditional", "projection", "multi_logit", "auxiliary", "cmap")
+LABEL_EMBEDS = ("concat", "dense")
 SQRT_HALF = math.sqrt(0.5)  # resnet merge: (x + skip) / sqrt(2)
 
 
@@ -73,8 +74,11 @@ def _check_shape(network, what, x, shape):
 class MappingNetwork(keras.Model):
     """z [N,z_dim] (and labels c [N,c_dim]) -> ws [N,num_ws,w_dim] (TF1 `G_mapping`), and the tracked average w_avg.
 
-    Labels are embedded as TF1's `LabelConcat`: concat([z, c @ embed]) with embed [c_dim,z_dim] ~N(0, 1) and no
-    equalized-LR gain; then pixel norm and `num_layers` equalized-LR lrelu layers of w_dim features.
+    Labels, label_embed='concat' (TF1's `LabelConcat`): concat([z, c @ embed]) with embed [c_dim,z_dim] ~N(0, 1) and
+    no equalized-LR gain, then pixel norm. label_embed='dense' (ADA's `MappingNetwork`): `embed`, an equalized-LR
+    dense layer c -> w_dim with bias, pixel-normed on its own and concatenated to the pixel-normed z (z_dim may then
+    be 0: ADA's label mapping in the discriminator). Then `num_layers` equalized-LR lrelu layers of w_dim features.
+    num_ws=None returns [N,w_dim] and tracks no w_avg.
     """
 
     def __init__(
@@ -82,14 +86,19 @@ class MappingNetwork(keras.Model):
         z_dim=512,              # Input latent (z) dimensionality.
         c_dim=0,                # Label dimensionality, 0 = unconditional (c is then ignored).
         w_dim=512,              # Intermediate latent (w) dimensionality, also the width of every layer.
-        num_ws=18,              # Number of copies of w to output (2 * log2(img_resolution) - 2; 18 = 1024 px).
+        num_ws=18,              # Number of copies of w to output (2 * log2(img_resolution) - 2; 18 = 1024 px), None = [N,w_dim].
         num_layers=8,           # Number of fully connected layers.
         lr_multiplier=0.01,     # Learning-rate multiplier of the layers (TF1 `mapping_lrmul`).
         w_avg_beta=0.995,       # Decay of the moving average w_avg (TF1 `dlatent_avg_beta`).
         init_mul=1.0,           # InclusiveGAN's multiplier of the layers' initial weight std; 1 = NVIDIA.
+        label_embed="concat",   # Label embedding: 'concat' (TF1 `LabelConcat`) or 'dense' (ADA `embed`).
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if label_embed not in LABEL_EMBEDS:
+            raise ValueError(f"MappingNetwork: unknown label_embed {label_embed!r}; valid: {', '.join(LABEL_EMBEDS)}.")
+        if z_dim == 0 and not (c_dim and label_embed == "dense"):
+            raise ValueError("MappingNetwork: z_dim=0 needs labels (c_dim > 0) embedded with label_embed='dense'.")
         self.z_dim = z_dim
         self.c_dim = c_dim
         self.w_dim = w_dim
@@ -98,40 +107,55 @@ class MappingNetwork(keras.Model):
         self.lr_multiplier = float(lr_multiplier)
         self.w_avg_beta = float(w_avg_beta)
         self.init_mul = float(init_mul)
+        self.label_embed = label_embed
         self.normalize = PixelNorm(name="normalize", dtype=self.dtype_policy)
+        if c_dim and label_embed == "dense":
+            self.embed = FullyConnected(w_dim, name="embed", dtype=self.dtype_policy)
         fc_kwargs = dict(activation="lrelu", lr_multiplier=lr_multiplier, init_mul=init_mul, dtype=self.dtype_policy)
         self.fcs = [FullyConnected(w_dim, name=f"fc{idx}", **fc_kwargs) for idx in range(num_layers)]
 
     def build(self, input_shape=None):
         """Creates every weight from the config; input_shape (of z) is not needed."""
-        if self.c_dim:
+        in_features = self.z_dim
+        if self.c_dim and self.label_embed == "concat":
             self.embed = self.add_weight(
                 name="embed", shape=(self.c_dim, self.z_dim), initializer=keras.initializers.RandomNormal(stddev=1.0)
             )
-        in_features = self.z_dim * 2 if self.c_dim else self.z_dim
+            in_features += self.z_dim
+        elif self.c_dim:
+            self.embed.build((None, self.c_dim))
+            in_features += self.embed.units
         for fc in self.fcs:
             fc.build((None, in_features))
             in_features = fc.units
-        self.w_avg = self.add_weight(
-            name="w_avg",
-            shape=(self.w_dim,),
-            initializer="zeros",
-            trainable=False,
-            aggregation="mean",  # Under MirroredStrategy an update averages the replicas' new values.
-        )
+        if self.num_ws is not None:
+            self.w_avg = self.add_weight(
+                name="w_avg",
+                shape=(self.w_dim,),
+                initializer="zeros",
+                trainable=False,
+                aggregation="mean",  # Under MirroredStrategy an update averages the replicas' new values.
+            )
 
     def call(self, z, c=None):
-        """z [N,z_dim], c [N,c_dim] (needed when c_dim > 0) -> ws [N,num_ws,w_dim]."""
+        """z [N,z_dim], c [N,c_dim] (needed when c_dim > 0) -> ws [N,num_ws,w_dim] ([N,w_dim] when num_ws is None)."""
         _check_shape(self.name, "z", z, (None, self.z_dim))
-        x = z
         if self.c_dim:
             if c is None:
                 raise ValueError(f"{self.name}: c_dim={self.c_dim}, but no labels c were given.")
             _check_shape(self.name, "c", c, (None, self.c_dim))
-            x = ops.concatenate([x, ops.matmul(ops.cast(c, x.dtype), self.embed)], axis=1)  # [N,2*z_dim]
-        x = self.normalize(x)
+        if self.c_dim and self.label_embed == "dense":
+            y = self.normalize(self.embed(ops.cast(c, self.compute_dtype)))
+            x = ops.concatenate([self.normalize(z), y], axis=1) if self.z_dim else y  # [N,z_dim+w_dim]
+        elif self.c_dim:
+            x = ops.concatenate([z, ops.matmul(ops.cast(c, z.dtype), self.embed)], axis=1)  # [N,2*z_dim]
+            x = self.normalize(x)
+        else:
+            x = self.normalize(z)
         for fc in self.fcs:
             x = fc(x)
+        if self.num_ws is None:
+            return x
         return ops.repeat(ops.expand_dims(x, 1), self.num_ws, axis=1)  # [N,num_ws,w_dim]
 
     def update_w_avg(self, ws):
@@ -154,6 +178,7 @@ class MappingNetwork(keras.Model):
             lr_multiplier=self.lr_multiplier,
             w_avg_beta=self.w_avg_beta,
             init_mul=self.init_mul,
+            label_embed=self.label_embed,
         )
         return config
 
@@ -184,6 +209,7 @@ class SynthesisNetwork(keras.Model):
         noise_mode="random",        # Default noise of every layer: 'random', 'const' or 'none'; `call` can override it.
         fused_modconv=False,        # Default modulated-conv form (True: grouped conv, inference only on CPU).
         init_mul=1.0,               # InclusiveGAN's multiplier of the initial weight std of convs, affines, ToRGB, skips.
+        conv_clamp=None,            # Clip the outputs of the convs and ToRGBs to +-conv_clamp (ADA), None = no clipping.
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -200,12 +226,14 @@ class SynthesisNetwork(keras.Model):
         self.noise_mode = noise_mode
         self.fused_modconv = fused_modconv
         self.init_mul = float(init_mul)
+        self.conv_clamp = conv_clamp
 
         self.resolution_log2 = int(math.log2(img_resolution))
         self.num_ws = 2 * self.resolution_log2 - 2
         self._filter = setup_filter()
 
-        layer_kwargs = dict(w_dim=w_dim, fused_modconv=fused_modconv, init_mul=init_mul, dtype=self.dtype_policy)
+        layer_kwargs = dict(w_dim=w_dim, fused_modconv=fused_modconv, init_mul=init_mul, clamp=conv_clamp,
+                            dtype=self.dtype_policy)
         conv_kwargs = dict(layer_kwargs, noise_mode=noise_mode)
         self.const = ConstantInput(self.fmaps(1), name="b4.const", dtype=self.dtype_policy)
         self.convs = [SynthesisLayer(self.fmaps(1), resolution=4, name="b4.conv1", **conv_kwargs)]
@@ -294,6 +322,7 @@ class SynthesisNetwork(keras.Model):
             noise_mode=self.noise_mode,
             fused_modconv=self.fused_modconv,
             init_mul=self.init_mul,
+            conv_clamp=self.conv_clamp,
         )
         return config
 
@@ -420,8 +449,11 @@ class Discriminator(keras.Model):
     - 'projection': NVIDIA's label conditioning, `b4.out` Dense(max(c_dim, 1)), then sum(out * c, axis=1) -> [N,1]
       (equal to 'unconditional' when c_dim = 0);
     - 'multi_logit': `b4.out` Dense(c_dim) -> [N,c_dim], one raw logit per class (self-conditioned GAN);
-    - 'auxiliary': AC-GAN, (`b4.out` Dense(1) -> [N,1], `b4.cls` Dense(c_dim) -> class logits [N,c_dim]).
-    Only 'projection' reads c; the other heads ignore it.
+    - 'auxiliary': AC-GAN, (`b4.out` Dense(1) -> [N,1], `b4.cls` Dense(c_dim) -> class logits [N,c_dim]);
+    - 'cmap': ADA's label conditioning, `b4.out` Dense(cmap_dim), then sum(out * mapping(c), axis=1) / sqrt(cmap_dim)
+      -> [N,1], with `mapping` a MappingNetwork (z_dim 0, label_embed 'dense') of c to cmap_dim features.
+    Only 'projection' and 'cmap' read c; the other heads ignore it. conv_clamp clips the outputs of FromRGB (above
+    4x4), conv0, conv1 and `b4.conv` as ADA does (not the skips, not the dense layers).
 
     Example:
     ```python
@@ -442,7 +474,10 @@ class Discriminator(keras.Model):
         fmap_max=512,               # Maximum number of feature maps in any layer.
         mbstd_group_size=4,         # Group size of the minibatch std layer (NVIDIA 4, InclusiveGAN 6); 0 or 1 = disable.
         mbstd_num_channels=1,       # Number of channels the minibatch std layer appends (TF1 `mbstd_num_features`).
-        head="unconditional",       # 'unconditional', 'projection', 'multi_logit' or 'auxiliary'.
+        head="unconditional",       # 'unconditional', 'projection', 'multi_logit', 'auxiliary' or 'cmap'.
+        cmap_dim=None,              # 'cmap': features of the mapped labels, None = fmaps(1) (ADA's default).
+        mapping_kwargs=None,        # 'cmap': further MappingNetwork arguments (num_layers, lr_multiplier).
+        conv_clamp=None,            # Clip the conv outputs to +-conv_clamp (ADA), None = no clipping.
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -450,7 +485,7 @@ class Discriminator(keras.Model):
         _check_architecture("Discriminator", architecture)
         if head not in D_HEADS:
             raise ValueError(f"Discriminator: unknown head {head!r}; valid: {', '.join(D_HEADS)}.")
-        if head in ("multi_logit", "auxiliary") and c_dim < 1:
+        if head in ("multi_logit", "auxiliary", "cmap") and c_dim < 1:
             raise ValueError(f"Discriminator: head {head!r} needs c_dim >= 1 (the number of classes), got {c_dim}.")
         self.c_dim = c_dim
         self.img_resolution = img_resolution
@@ -463,12 +498,15 @@ class Discriminator(keras.Model):
         self.mbstd_group_size = mbstd_group_size
         self.mbstd_num_channels = mbstd_num_channels
         self.head = head
+        self.cmap_dim = (cmap_dim or self.fmaps(1)) if head == "cmap" else None
+        self.mapping_kwargs = dict(mapping_kwargs or {})
+        self.conv_clamp = conv_clamp
 
         self.resolution_log2 = int(math.log2(img_resolution))
         self._filter = setup_filter()
 
-        def conv(filters, kernel_size, name, **conv_kwargs):
-            return Conv2dLayer(filters, kernel_size, name=name, dtype=self.dtype_policy, **conv_kwargs)
+        def conv(filters, kernel_size, name, clamp=conv_clamp, **conv_kwargs):
+            return Conv2dLayer(filters, kernel_size, name=name, clamp=clamp, dtype=self.dtype_policy, **conv_kwargs)
 
         def dense(units, name, **dense_kwargs):
             return FullyConnected(units, name=name, dtype=self.dtype_policy, **dense_kwargs)
@@ -480,19 +518,25 @@ class Discriminator(keras.Model):
         for r in range(self.resolution_log2, 1, -1):
             res = 2**r
             if architecture == "skip" or r == self.resolution_log2:
-                self.fromrgbs[res] = conv(self.fmaps(r - 1), 1, f"b{res}.fromrgb", activation="lrelu")
+                self.fromrgbs[res] = conv(self.fmaps(r - 1), 1, f"b{res}.fromrgb", activation="lrelu",
+                                          clamp=conv_clamp if r > 2 else None)  # ADA's epilogue FromRGB: no clamp
             if r > 2:
                 self.conv0s[res] = conv(self.fmaps(r - 1), 3, f"b{res}.conv0", activation="lrelu")
                 self.conv1s[res] = conv(self.fmaps(r - 2), 3, f"b{res}.conv1", activation="lrelu", down=2)
                 if architecture == "resnet":
-                    self.skips[res] = conv(self.fmaps(r - 2), 1, f"b{res}.skip", bias=False, down=2)
+                    self.skips[res] = conv(self.fmaps(r - 2), 1, f"b{res}.skip", bias=False, down=2, clamp=None)
         self.mbstd = None
         if mbstd_group_size > 1:  # TF1: `if mbstd_group_size > 1`
             self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels, name="b4.mbstd", dtype=self.dtype_policy)
         self.conv = conv(self.fmaps(1), 3, "b4.conv", activation="lrelu")
         self.fc = dense(self.fmaps(0), "b4.fc", activation="lrelu")  # TF1 Dense0
-        self.out = dense(max(c_dim, 1) if head in ("projection", "multi_logit") else 1, "b4.out")
+        out_features = {"projection": max(c_dim, 1), "multi_logit": c_dim, "cmap": self.cmap_dim}.get(head, 1)
+        self.out = dense(out_features, "b4.out")
         self.cls = dense(c_dim, "b4.cls") if head == "auxiliary" else None
+        self.mapping = None
+        if head == "cmap":
+            self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=self.cmap_dim, num_ws=None, label_embed="dense",
+                                          name="mapping", dtype=self.dtype_policy, **self.mapping_kwargs)
 
     def fmaps(self, stage):
         """Feature maps at `stage` (TF1 `nf`); resolution 2^r has fmaps(r - 1), Dense0 fmaps(0)."""
@@ -517,6 +561,8 @@ class Discriminator(keras.Model):
         self.out.build((None, self.fmaps(0)))
         if self.cls is not None:
             self.cls.build((None, self.fmaps(0)))
+        if self.mapping is not None:
+            self.mapping.build()
 
     def features(self, img):
         """img [N,H,W,C] -> the Dense0 activations [N,nf(0)] that the head reads."""
@@ -547,16 +593,21 @@ class Discriminator(keras.Model):
         return self.fc(x)
 
     def call(self, img, c=None):
-        """img [N,H,W,C], c [N,c_dim] (read by 'projection' only) -> scores [N,1], logits [N,c_dim] or both."""
+        """img [N,H,W,C], c [N,c_dim] (read by 'projection' and 'cmap') -> scores [N,1], logits [N,c_dim] or both."""
         x = self.features(img)
         if self.head == "auxiliary":
             return self.out(x), self.cls(x)
         x = self.out(x)
-        if self.head == "projection" and self.c_dim:
+        if self.head in ("projection", "cmap") and self.c_dim:
             if c is None:
-                raise ValueError(f"{self.name}: the projection head with c_dim={self.c_dim} needs labels c.")
+                raise ValueError(f"{self.name}: the {self.head} head with c_dim={self.c_dim} needs labels c.")
             _check_shape(self.name, "c", c, (None, self.c_dim))
-            x = ops.sum(x * ops.cast(c, x.dtype), axis=1, keepdims=True)
+            c = ops.cast(c, x.dtype)
+        if self.head == "projection" and self.c_dim:
+            x = ops.sum(x * c, axis=1, keepdims=True)
+        elif self.head == "cmap":
+            cmap = self.mapping(ops.zeros((ops.shape(c)[0], 0), x.dtype), c)  # [N,cmap_dim]
+            x = ops.sum(x * cmap, axis=1, keepdims=True) * (1.0 / math.sqrt(self.cmap_dim))
         return x
 
     def get_config(self):
@@ -573,5 +624,8 @@ class Discriminator(keras.Model):
             mbstd_group_size=self.mbstd_group_size,
             mbstd_num_channels=self.mbstd_num_channels,
             head=self.head,
+            cmap_dim=self.cmap_dim,
+            mapping_kwargs=dict(self.mapping_kwargs),
+            conv_clamp=self.conv_clamp,
         )
         return config

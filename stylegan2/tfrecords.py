@@ -305,6 +305,11 @@ def check_output_dir(tfrecord_dir, overwrite=False):
         raise UserError(f"{tfrecord_dir}: output directory already exists; choose a new path or pass --overwrite")
     if os.path.isfile(tfrecord_dir):
         raise UserError(f"{tfrecord_dir}: is a file, not a directory; choose another output path")
+    ancestor = os.path.dirname(os.path.abspath(tfrecord_dir))
+    while ancestor and not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if ancestor and not os.path.isdir(ancestor):
+        raise UserError(f"{tfrecord_dir}: {ancestor} is a file, not a directory; choose another output path")
     return tfrecord_dir
 
 
@@ -341,11 +346,18 @@ class TFRecordExporter:
         self._writers = []
         self._prefixes = []
         parent = os.path.dirname(os.path.abspath(self.tfrecord_dir))
-        os.makedirs(parent, exist_ok=True)
-        self._remove_stale_partials(parent)
         self.tmp_dir = os.path.join(parent, f".{self.name}.partial-{os.getpid()}")
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)
-        os.makedirs(self.tmp_dir)
+        try:
+            os.makedirs(parent, exist_ok=True)
+            self._remove_stale_partials(parent)
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            os.makedirs(self.tmp_dir)
+        except (FileExistsError, NotADirectoryError):
+            raise UserError(f"{self.tfrecord_dir}: a parent of this path is a file, not a directory; choose another "
+                            f"output path") from None
+        except OSError as err:
+            raise UserError(f"{self.tfrecord_dir}: cannot write there ({err.strerror}); choose another output "
+                            f"path") from None
         self._progress = _Progress(expected_images, f"Writing {self.tfrecord_dir}", progress)
 
     def _remove_stale_partials(self, parent):

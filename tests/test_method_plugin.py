@@ -11,12 +11,12 @@ import re
 import subprocess
 import sys
 
+import fixtures
 import numpy as np
 import pytest
 
 from stylegan2.errors import UserError
 from stylegan2.flags import Flag
-from stylegan2.tfrecords import TFRecordExporter
 from stylegan2.training import cli
 from stylegan2.training.method import list_methods, register_method
 from stylegan2.training.snapshot import read_metadata
@@ -86,9 +86,7 @@ def plugin_env(tmp_path_factory):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert (site / "hinge_method.py").is_file()
-    images = np.random.RandomState(0).randint(0, 256, size=(32, 3, 8, 8)).astype(np.uint8)
-    with TFRecordExporter(str(root / "ds"), 32, progress=False) as tfr:
-        tfr.add_images(images)
+    fixtures.write_random_dataset(root, 32)
     env = dict(os.environ, PYTHONPATH=str(site))
     return root, env
 
@@ -126,8 +124,7 @@ def test_installed_plugin_trains_resumes_generates_and_measures(plugin_env):
     assert meta["method"] == "hinge" and meta["method_options"] == {"hinge_margin": 0.5}
     assert meta["sampling"] == {"labels": "none"}
 
-    rc, out, err = script(env, root, "run_training.py", "--resume", run_dir, "--dataset", "ds", "--total-kimg",
-                          "0.032")
+    rc, out, err = script(env, root, "run_training.py", "--resume", run_dir, "--total-kimg", "0.032")
     assert rc == 0, err
     assert "Resumed from the checkpoint at kimg 0.0 (iteration 2)" in out
     assert os.path.isfile(os.path.join(run_dir, "network-snapshot-000000.032.keras"))

@@ -307,6 +307,15 @@ def test_discriminator_heads(head):
     elif head == "projection":
         assert out.shape == (4, 1)
         close(out, np.sum(np.asarray(D.out(features)) * c, axis=1, keepdims=True), atol=1e-4)
+    elif head == "cmap":
+        # ADA: the labels through their own mapping network (embed normalised alone, no z), 1/sqrt(cmap_dim) scale.
+        assert out.shape == (4, 1) and D.cmap_dim == 16
+        y = c @ D.mapping.embed.weight.numpy() / np.sqrt(5) + D.mapping.embed.bias.numpy()
+        x = y / np.sqrt(np.mean(y**2, axis=1, keepdims=True) + 1e-8)
+        for fc in D.mapping.fcs:
+            x = x @ fc.weight.numpy() * (0.01 / np.sqrt(x.shape[1])) + fc.bias.numpy() * 0.01
+            x = np.where(x > 0, x, 0.2 * x) * np.sqrt(2)
+        close(out, np.sum(np.asarray(D.out(features)) * x, axis=1, keepdims=True) / 4.0, atol=1e-4)
     else:
         assert out.shape == (4, 1)
         close(out, D(img), atol=1e-6)  # c is ignored

@@ -8,11 +8,11 @@ import sys
 from stylegan2.dataset_tool import celeba, cifar, images, inspect, mnist
 from stylegan2.dataset_tool.common import ExportOptions
 from stylegan2.errors import UserError, exit_on_user_error
-from stylegan2.flags import str2bool
+from stylegan2.flags import OneLineParser, str2bool
 
 
 def _build_parser(prog):
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog,
         description="Create, inspect and compare StyleGAN2 TFRecord datasets (NVIDIA's format).",
         epilog=f'Type "{prog} <command> -h" for more information.')

@@ -3,6 +3,7 @@
 import concurrent.futures
 import dataclasses
 import os
+import shutil
 
 import numpy as np
 import PIL.Image
@@ -57,11 +58,38 @@ def stack_digits(digits, classes, num_images, seed):
 
     Returns uint8 [num_images,3,32,32] and int64 classes [num_images].
     """
-    # One call draws the same stream as IG's per-image `rnd.randint(n, size=3)` calls (checked in the tests).
-    picks = np.random.RandomState(seed).randint(digits.shape[0], size=(num_images, 3))
-    images = digits[picks]  # [N,3,32,32]
-    stacked_classes = classes[picks[:, 0]] + 10 * classes[picks[:, 1]] + 100 * classes[picks[:, 2]]
-    return images, stacked_classes.astype(np.int64)
+    return next(stacked_digit_chunks(digits, classes, num_images, seed))
+
+
+def stacked_digit_chunks(digits, classes, num_images, seed, chunk=None):
+    """stack_digits in consecutive chunks of at most `chunk` images (default: all at once), so memory stays bounded
+    whatever num_images is: yields (uint8 images [n,3,32,32], int64 classes [n])."""
+    # Successive calls draw the same stream as IG's per-image `rnd.randint(n, size=3)` calls (checked in the tests).
+    rnd = np.random.RandomState(seed)
+    chunk = chunk or num_images
+    for start in range(0, num_images, chunk):
+        picks = rnd.randint(digits.shape[0], size=(min(chunk, num_images - start), 3))
+        stacked_classes = classes[picks[:, 0]] + 10 * classes[picks[:, 1]] + 100 * classes[picks[:, 2]]
+        yield digits[picks], stacked_classes.astype(np.int64)
+
+
+def check_disk_space(tfrecord_dir, num_images, bytes_per_image):
+    """Refuses a dataset that cannot fit on the output's file system (before anything is generated)."""
+    need = num_images * bytes_per_image
+    parent = os.path.dirname(os.path.abspath(tfrecord_dir))
+    while not os.path.isdir(parent):
+        parent = os.path.dirname(parent)
+    free = shutil.disk_usage(parent).free
+    if need > free:
+        raise UserError(f"--num_images {num_images}: the dataset would take {_size(need)}, but {parent} has "
+                        f"{_size(free)} free; choose fewer images or another output path")
+
+
+def _size(num_bytes):
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if num_bytes < 1000 or unit == "TB":
+            return f"{num_bytes:.1f} {unit}" if unit != "B" else f"{num_bytes} B"
+        num_bytes /= 1000
 
 
 def require_dir(path, what, flag_hint):

@@ -56,6 +56,10 @@ def _inspect(path):
     """(width, height, mode) from the file header, without decoding the pixels."""
     try:
         with PIL.Image.open(path) as img:
+            alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+            if alpha:
+                raise UserError(f"{path}: image has an alpha channel ({img.mode}); datasets are RGB or grayscale (as "
+                                f"in NVIDIA's tools): flatten the images onto a background first")
             return img.size[0], img.size[1], img.mode
     except (OSError, ValueError, SyntaxError) as err:
         raise UserError(f"{path}: cannot read image ({err}); delete or replace the file") from None

@@ -7,7 +7,8 @@ import numpy as np
 import PIL.Image
 
 from stylegan2.dataset_tool import tfds_source
-from stylegan2.dataset_tool.common import ExportOptions, onehot, pad_28_to_32, shuffled_order, stack_digits
+from stylegan2.dataset_tool.common import (ExportOptions, check_disk_space, onehot, pad_28_to_32, shuffled_order,
+                                           stacked_digit_chunks)
 from stylegan2.errors import UserError
 
 IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned byte, 3 dimensions
@@ -86,13 +87,16 @@ def create_mnist(tfrecord_dir, mnist_dir, split="train", tfds=False, tfds_data_d
 
 
 def _write_stacked(tfrecord_dir, digits32, classes, num_images, random_seed, source, export, chunk=20000):
-    images, stacked = stack_digits(digits32, classes, num_images, random_seed)
+    # 3x32x32 bytes per image (4/3 of it with the lower resolutions) and a 1000-float one-hot label row.
+    check_disk_space(tfrecord_dir, num_images, 3 * 32 * 32 * (4 / 3 if export.lods else 1) + 4 * STACKED_CLASSES)
+    stacked = []
     with export.exporter(tfrecord_dir, num_images, source) as tfr:
-        for start in range(0, num_images, chunk):
-            tfr.add_images(images[start:start + chunk])
+        for images, chunk_classes in stacked_digit_chunks(digits32, classes, num_images, random_seed, chunk):
+            tfr.add_images(images)
+            stacked.append(chunk_classes)
         # Written in generation order (no shuffle), as IG does; class d0 + 10 d1 + 100 d2 as a 1000-d one-hot.
-        tfr.add_labels(onehot(stacked, STACKED_CLASSES), label_names=[f"{c:03d}" for c in range(STACKED_CLASSES)],
-                       label_kind="onehot")
+        tfr.add_labels(onehot(np.concatenate(stacked), STACKED_CLASSES),
+                       label_names=[f"{c:03d}" for c in range(STACKED_CLASSES)], label_kind="onehot")
 
 
 def create_mnistrgb(tfrecord_dir, mnist_dir, num_images=1000000, random_seed=123, split="train", tfds=False,

@@ -5,13 +5,12 @@ Every snapshot of a run directory (or one snapshot file) is evaluated; results a
 """
 
 import argparse
-import glob
 import os
 import shutil
 import sys
 
 from stylegan2.errors import UserError, exit_on_user_error
-from stylegan2.flags import str2bool
+from stylegan2.flags import OneLineParser, str2bool
 from stylegan2.metrics import protocols  # noqa: F401  (registers the metrics)
 from stylegan2.metrics.registry import list_metrics, parse_metrics
 
@@ -41,12 +40,14 @@ def metric_settings(args):
 
 
 def snapshots_of(network):
-    """The snapshot files to evaluate: one file, or every network-snapshot-*.keras of a run directory
-    ('reals': the dataset itself)."""
+    """The snapshot files to evaluate: one file (.keras, or an NVIDIA/ADA .pkl), or every network-snapshot-*.keras
+    (or NVIDIA's network-snapshot-*.pkl) of a run directory ('reals': the dataset itself)."""
     if network == "reals":
         return ["reals"]
     if os.path.isdir(network):
-        found = sorted(glob.glob(os.path.join(network, "network-snapshot-*.keras")))
+        from stylegan2.training.snapshot import list_snapshots
+
+        found = list_snapshots(network)
         if not found:
             raise UserError(f"--network {network}: no network-snapshot-*.keras in this run directory")
         return found
@@ -56,12 +57,15 @@ def snapshots_of(network):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="run_metrics.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="run_metrics.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                                     epilog=f"Metrics: {', '.join(list_metrics())}.")
+                                     epilog=f"Metrics: {', '.join(list_metrics())}.\nSub-command: run_metrics.py prd "
+                                            f"--reference_dir=DIR --eval_dirs DIR... --eval_labels LABEL... (PRD of "
+                                            f"image folders, InclusiveGAN's prd_from_image_folders.py; prd -h).")
     parser.add_argument("--metrics", default="fid50k", help="Comma-separated metric names")
-    parser.add_argument("--network", required=True, help="Network snapshot (.keras), run directory (all snapshots), "
-                                                          "or 'reals' (the dataset's own images: a sanity check)")
+    parser.add_argument("--network", required=True, help="Network snapshot (.keras or NVIDIA/ADA .pkl), run "
+                                                          "directory (all snapshots), or 'reals' (the dataset's own "
+                                                          "images: a sanity check)")
     parser.add_argument("--data-dir", default="datasets", help="Dataset root directory")
     parser.add_argument("--dataset", default=None, help="Dataset directory under --data-dir (default: the one the "
                                                         "snapshot was trained on)")
@@ -79,7 +83,12 @@ def build_parser():
 
 @exit_on_user_error
 def main(argv=None):
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["prd"]:
+        from stylegan2.metrics.prd import run_prd
+
+        return run_prd(argv[1:])
+    args = build_parser().parse_args(argv)
     names = parse_metrics(args.metrics)
     if not names:
         raise UserError("--metrics: give at least one metric")

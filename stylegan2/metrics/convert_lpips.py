@@ -17,6 +17,7 @@ import tempfile
 import numpy as np
 
 from stylegan2.errors import UserError, exit_on_user_error
+from stylegan2.flags import OneLineParser
 from stylegan2.metrics.feature_nets import VGG16_CONVS
 
 TORCHVISION_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
@@ -68,7 +69,7 @@ def _load_torch(path):
 
 @exit_on_user_error
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m stylegan2.metrics.convert_lpips",
+    parser = OneLineParser(prog="python -m stylegan2.metrics.convert_lpips",
                                      description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("lin_pth", help="PerceptualSimilarity lpips/weights/v0.1/vgg.pth")

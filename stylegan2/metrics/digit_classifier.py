@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from stylegan2.errors import UserError, exit_on_user_error
+from stylegan2.flags import OneLineParser
 
 INPUT_SIZE = 28
 PAD = 2
@@ -152,7 +153,7 @@ def classify_stacked(classifier, images, batch_size=1024):
 
 @exit_on_user_error
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m stylegan2.metrics.digit_classifier", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)

@@ -9,7 +9,8 @@ backbone's own.
 import os
 
 from stylegan2.errors import UserError, exit_on_user_error
-from stylegan2.flags import OneLineParser, add_flags, finite_float, given_flags, str2bool, with_defaults
+from stylegan2.flags import (OneLineParser, add_flags, finite_float, given_dests, given_flags, str2bool,
+                             with_defaults)
 from stylegan2.metrics.cli import add_metric_flags, metric_settings
 from stylegan2.metrics.registry import list_metrics, parse_metrics
 from stylegan2.presets import get_preset, list_presets
@@ -46,7 +47,8 @@ def build_parser():
     g.add_argument("--dry-run", action="store_true", help="Print the training options and exit")
     d = parser.add_argument_group("dataset")
     d.add_argument("--data-dir", default="datasets", help="Dataset root directory (default: datasets)")
-    d.add_argument("--dataset", required=True, help="Dataset directory (under --data-dir) made by dataset_tool.py")
+    d.add_argument("--dataset", default=None, help="Dataset directory (under --data-dir) made by dataset_tool.py "
+                                                    "(required, but when resuming a run directory)")
     d.add_argument("--mirror-augment", type=str2bool, default=False, metavar="BOOL",
                    help="Mirror augment (x-flips) (default: false)")
     d.add_argument("--cond", type=str2bool, default=False, metavar="BOOL",
@@ -56,6 +58,9 @@ def build_parser():
                                                                           "images (default: the method's, 25000)")
     t.add_argument("--gamma", type=finite_float, default=None, help="R1 weight (default: the config's, 100 for "
                                                                     "config-e, 10 for config-f)")
+    t.add_argument("--lr", type=finite_float, default=None, help="Adam learning rate of G and D, before the lazy "
+                                                                 "regularization correction (default: the config's, "
+                                                                 "0.002)")
     t.add_argument("--batch", type=int, default=None, help="Global minibatch (default: the config's, 32)")
     t.add_argument("--minibatch-gpu", type=int, default=None, help="Per-GPU minibatch; global = this x --num-gpus")
     t.add_argument("--batch-gpu", type=int, default=None, help="Samples per replica in one gradient-accumulation "
@@ -63,7 +68,7 @@ def build_parser():
                                                                 "4 for config-e/f, capped at the per-replica batch)")
     t.add_argument("--metrics", default="none", help="Comma-separated metrics at each snapshot, or none")
     t.add_argument("--resume", default=None, help="Run directory (resume exactly from its last checkpoint) or "
-                                                   ".keras snapshot (start from its weights)")
+                                                   ".keras snapshot or NVIDIA/IG/ADA .pkl (start from its weights)")
     t.add_argument("--resume-pkl", dest="resume", help="InclusiveGAN's name for --resume")
     t.add_argument("--snapshot-ticks", type=int, default=None, help="Network snapshot and image grid every N ticks "
                                                                     "(default: the method's, 10)")
@@ -118,6 +123,10 @@ def build_options(argv):
     hparams["mbstd_group_size"] = preset["D_kwargs"]["mbstd_group_size"]
     if args.gamma is not None:
         hparams["r1_gamma"] = args.gamma
+    if args.lr is not None:
+        if args.lr <= 0:
+            raise UserError(f"--lr {args.lr:g}: must be positive")
+        hparams["lr"] = args.lr
     if args.num_gpus < 1:
         raise UserError(f"--num-gpus {args.num_gpus}: must be at least 1")
     if args.batch is not None and args.minibatch_gpu is not None:
@@ -148,18 +157,85 @@ def build_options(argv):
     options.grid_size(4)  # validates --grid
     if options.resume and not os.path.exists(options.resume):
         raise UserError(f"--resume {options.resume}: no such run directory or snapshot file")
+    if options.resume and os.path.isdir(options.resume):
+        check_run_dir(options.resume)
+    elif options.dataset is None:
+        raise UserError("--dataset: missing; name a directory made by dataset_tool.py (under --data-dir)")
     return options, args.dry_run
 
 
-def resume_options(options):
-    """Resuming a run directory continues it with its own saved options (only --total-kimg may change)."""
+def check_run_dir(path):
+    """A directory given to --resume must be a run directory of run_training.py (never write into another folder)."""
+    if os.path.isfile(os.path.join(path, "training_options.json")):
+        return
+    if not os.listdir(path):
+        raise UserError(f"--resume {path}: an empty directory (a run killed before it began, or not a run); start the "
+                        f"run again without --resume")
+    raise UserError(f"--resume {path}: not a run directory of run_training.py (no training_options.json); pass a run "
+                    f"directory or a network-snapshot-*.keras file")
+
+
+# Options that may change when a run directory resumes: length, hardware, schedule of outputs, metrics, and the two
+# remedies for a diverged run (learning rate, R1 weight). Changing anything else would silently make another run.
+RESUME_CHANGEABLE = ("total_kimg", "num_gpus", "batch_gpu", "metrics", "snapshot_ticks", "checkpoint_ticks",
+                     "deterministic", "lr", "gamma", "inception", "weights_dir", "digit_classifier",
+                     "metrics_num_images", "metrics_batch")
+_NOT_COMPARED = ("resume", "dry_run", "result_dir", "data_dir", "dataset", "help")
+_OPTION_OF = {"cond": ("conditional",), "minibatch_gpu": ("batch",), "gamma": ("hparams", "r1_gamma"),
+              "lr": ("hparams", "lr"), "inception": ("metric_settings", "inception"),
+              "weights_dir": ("metric_settings", "weights_dir"), "digit_classifier": ("metric_settings", "classifier"),
+              "metrics_num_images": ("metric_settings", "num_images"),
+              "metrics_batch": ("metric_settings", "batch_size")}
+
+
+def _option_path(dest, options):
+    if dest in _OPTION_OF:
+        return _OPTION_OF[dest]
+    if hasattr(options, dest):
+        return (dest,)
+    return ("method_options", dest)
+
+
+def _get(options, path):
+    value = options
+    for key in path:
+        value = getattr(value, key) if not isinstance(value, dict) else value.get(key)
+    return value
+
+
+def _set(options, path, value):
+    target = options
+    for key in path[:-1]:
+        target = getattr(target, key) if not isinstance(target, dict) else target[key]
+    if isinstance(target, dict):
+        target[path[-1]] = value
+    else:
+        setattr(target, path[-1], value)
+
+
+def resume_options(options, given=()):
+    """Resuming a run directory continues it with its own saved options. Of the flags `given` on the command line,
+    those in RESUME_CHANGEABLE apply; any other that differs from the run's own value is refused with one line."""
     saved = os.path.join(options.resume, "training_options.json") if options.resume else None
     if not saved or not os.path.isfile(saved):
         return options
     resumed = TrainingOptions.load(saved)
-    resumed.total_kimg = options.total_kimg
+    if "dataset" in given and os.path.realpath(options.dataset_path) != os.path.realpath(resumed.dataset_path):
+        raise UserError(f"--dataset {options.dataset}: the run in {options.resume} trains on {resumed.dataset_path}; "
+                        f"a resumed run keeps its dataset (drop --dataset, or start a new run)")
+    for dest in sorted(set(given) - set(_NOT_COMPARED)):
+        path = _option_path(dest, options)
+        new, old = _get(options, path), _get(resumed, path)
+        if new == old:
+            continue
+        flag = "--" + dest.replace("_", "-")
+        if dest not in RESUME_CHANGEABLE:
+            changeable = ", ".join("--" + d.replace("_", "-") for d in RESUME_CHANGEABLE[:9])
+            raise UserError(f"{flag}: the run in {options.resume} was trained with {old!r}; {flag} cannot change "
+                            f"when a run resumes (these can: {changeable} and the metric flags); drop it or start a "
+                            f"new run")
+        _set(resumed, path, new)
     resumed.resume = options.resume
-    resumed.num_gpus = options.num_gpus
     return resumed
 
 
@@ -167,8 +243,9 @@ def resume_options(options):
 def main(argv=None):
     import sys
 
-    options, dry_run = build_options(sys.argv[1:] if argv is None else argv)
-    options = resume_options(options)
+    argv = sys.argv[1:] if argv is None else argv
+    options, dry_run = build_options(argv)
+    options = resume_options(options, given_dests(build_parser(), argv))
     if dry_run:
         print(options.to_json())
         return None

@@ -23,11 +23,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from stylegan2 import faults
 from stylegan2.dataset import ImageDataset
 from stylegan2.errors import UserError
 from stylegan2.images import save_grid
 from stylegan2.rundir import create_run_dir
 from stylegan2.training import snapshot
+from stylegan2.training.checkpoints import CheckpointWriter
 from stylegan2.training.method import StepContext, get_method
 from stylegan2.training.strategy import is_chief, make_strategy
 
@@ -84,6 +86,9 @@ class TrainingLoop:
         self.is_chief = is_chief(self.strategy)
         self.method = get_method(options.method)(options)
         self.dataset = ImageDataset(options.dataset_path)
+        if options.conditional and not self.dataset.label_dim:
+            raise UserError(f"--cond=true: {self.dataset.path} has no labels to condition on; drop --cond or create "
+                            f"the dataset with labels (e.g. dataset_tool.py create_mnist, or --labels_from_dirs)")
         h = options.hparams
         self.batch = options.batch or h["batch_size"]
         replicas = self.strategy.num_replicas_in_sync
@@ -115,16 +120,18 @@ class TrainingLoop:
                                        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.rng = tf.random.Generator.from_seed(options.seed)  # host side: seeds each step's stateless draws
         self.progress = tf.Variable([0, 0, 0], dtype=tf.int64, trainable=False, name="progress")  # step, nimg, reals
-        self.step = self.nimg = self.reals_consumed = 0
+        self.step = self.nimg = self.reals_consumed = self.tick = 0
         self.last_snapshot = None
         self.snapshot = None  # the NetworkSnapshot last saved (its metadata and extras feed the metrics)
 
     def _adam(self, interval):
-        h = self.options.hparams
-        ratio = interval / (interval + 1) if interval else 1.0  # lazy regularization correction (NV, ADA mb_ratio)
-        beta1, beta2 = h["betas"]
-        return keras.optimizers.Adam(learning_rate=h["lr"] * ratio, beta_1=beta1 ** ratio, beta_2=beta2 ** ratio,
-                                     epsilon=h["eps"])
+        beta1, beta2 = self.options.hparams["betas"]
+        ratio = _lazy_ratio(interval)
+        return keras.optimizers.Adam(learning_rate=self._lr(interval), beta_1=beta1 ** ratio, beta_2=beta2 ** ratio,
+                                     epsilon=self.options.hparams["eps"])
+
+    def _lr(self, interval):
+        return self.options.hparams["lr"] * _lazy_ratio(interval)
 
     # === Steps ===
 
@@ -236,10 +243,45 @@ class TrainingLoop:
         self.nimg += self.batch
         for name, (total, _) in stats.items():
             if not math.isfinite(total):
-                raise TrainingDiverged(f"training diverged at kimg {self.nimg / 1000:.1f}: {name} is {total}; "
-                                       f"the last good snapshot is {self.last_snapshot or 'none (no snapshot yet)'}; "
-                                       f"resume from it with a lower learning rate or a higher --gamma")
+                raise self.diverged(f"{name} is {total}")
         return stats
+
+    def nonfinite_state(self):
+        """Names of the trained state's variables holding NaN or infinity (weights, G_ema, optimizer moments,
+        pl_mean, the method's checkpointed state): checked before anything is written."""
+        bad = []
+        named = [(f"{m.name}/{w.path}", w) for m in (self.G, self.D, self.G_ema) for w in m.weights]
+        named += [(f"{opt}/{v.path}", v) for opt in ("G_opt", "D_opt") for v in getattr(self, opt).variables]
+        named += [("pl_mean", self.pl_mean)]
+        named += [(f"method/{k}", v) for k, v in self.method.checkpoint_items().items() if hasattr(v, "dtype")]
+        for name, variable in named:
+            value = np.asarray(variable)
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                bad.append(name)
+        return bad
+
+    def diverged(self, what):
+        """The error that stops a diverged run: what went wrong, the last snapshot and checkpoint that are finite
+        (nothing non-finite is ever written), and a resume command with a change that exists."""
+        latest = self.checkpoints.latest() if getattr(self, "checkpoints", None) else None
+        lr = self.options.hparams["lr"]
+        if latest:
+            iteration = int(latest.rsplit("-", 1)[1])
+            advice = (f"the last good checkpoint is {latest} (iteration {iteration}) and the last good snapshot "
+                      f"{snapshot.latest_snapshot(self.run_dir) or 'none'}; resume from the checkpoint with a change: "
+                      f"python run_training.py --resume {self.run_dir} --lr {lr / 2:g} (or --gamma G; the README "
+                      f"lists what may change on resume)")
+        else:
+            advice = (f"nothing was saved yet; start it again with a change: python run_training.py --resume "
+                      f"{self.run_dir} --lr {lr / 2:g} (or --gamma G)")
+        return TrainingDiverged(f"training diverged at kimg {self.nimg / 1000:.3f} (iteration {self.step}): {what}; "
+                                f"{advice}")
+
+    def check_finite(self):
+        bad = self.nonfinite_state()
+        if bad:
+            more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+            raise self.diverged(f"non-finite values in {bad[0]}{more}")
 
     def next_reals(self):
         """The next batch of the training stream: per-replica (images, labels, record indices)."""
@@ -263,24 +305,32 @@ class TrainingLoop:
                                    method=tf.train.Checkpoint(**self.method.checkpoint_items()))
 
     def save_checkpoint(self):
+        self.check_finite()
         self.progress.assign([self.step, self.nimg, self.reals_consumed])
-        self.checkpoints.save(checkpoint_number=self.step)
+        self.checkpoints.save(self.step)
 
-    def restore(self, run_dir):
-        """Restores the latest checkpoint of a run directory; returns False when it has none."""
-        latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    def restore(self):
+        """Restores the latest checkpoint of the run directory; returns False when it has none. The learning rates
+        are the options' (the optimizers' checkpointed ones are replaced: --lr may change on resume)."""
+        latest = self.checkpoints.latest()
         if latest is None:
             return False
         self._checkpoint().restore(latest).assert_consumed()
         self.step, self.nimg, self.reals_consumed = (int(v) for v in self.progress.numpy())
+        for optimizer, interval in ((self.G_opt, "G_reg_interval"), (self.D_opt, "D_reg_interval")):
+            optimizer.learning_rate = self._lr(self.options.hparams[interval])
         return True
 
     def kimg_tag(self):
         """NVIDIA's %06d kimg in file names, with 3 decimals when ticks are shorter than 1 kimg (CPU-scale runs)."""
         return f"{self.nimg // 1000:06d}" if self.nimg % 1000 == 0 else f"{self.nimg / 1000:010.3f}"
 
+    def snapshot_path(self):
+        return os.path.join(self.run_dir, f"network-snapshot-{self.kimg_tag()}.keras")
+
     def save_snapshot(self):
-        path = os.path.join(self.run_dir, f"network-snapshot-{self.kimg_tag()}.keras")
+        self.check_finite()
+        path = self.snapshot_path()
         o = self.options
         self.snapshot = snapshot.save_snapshot(
             path, self.G, self.D, self.G_ema, extras=self.method.snapshot_extras(self),
@@ -337,17 +387,26 @@ class TrainingLoop:
         if self.is_chief:
             o.run_dir = self.run_dir
             o.save(os.path.join(self.run_dir, "training_options.json"))
-        self.checkpoints = tf.train.CheckpointManager(self._checkpoint(), os.path.join(self.run_dir, "checkpoints"),
-                                                      max_to_keep=2)
+        self.checkpoints = CheckpointWriter(os.path.join(self.run_dir, "checkpoints"), self._checkpoint(), keep=2)
+        if resume_dir and self.is_chief:
+            remove_temporaries(self.run_dir)
+            self.checkpoints.clean()
         return resume_dir
 
     def train(self):
-        """Runs until total_kimg; returns the run directory."""
+        """Runs until total_kimg; returns the run directory. A new run directory that a bad input stops before its
+        first checkpoint is removed again (nothing half-made is left behind)."""
         resume_dir = self._open_run_dir()
         tee = _Tee(os.path.join(self.run_dir, "log.txt"))
         sys.stdout = tee
         try:
             return self._train(resume_dir)
+        except UserError as err:
+            if self.is_chief and not resume_dir and not isinstance(err, TrainingDiverged) and \
+                    self.checkpoints.latest() is None:
+                tee.close()
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
         finally:
             sys.stdout = tee.stdout
             tee.close()
@@ -361,13 +420,11 @@ class TrainingLoop:
         o = self.options
         resumed = False
         if resume_dir:
-            resumed = self.restore(resume_dir)
+            resumed = self.restore()
             if not resumed:
-                latest = snapshot.latest_snapshot(resume_dir)
-                if latest is None:
-                    raise UserError(f"--resume {resume_dir}: no checkpoint or network snapshot in this run directory")
-                o.resume = latest
-        if o.resume and not resumed:
+                # Killed before its first checkpoint (snapshots come after checkpoints): start it again.
+                print(f"No checkpoint in {resume_dir} yet: the run starts from the beginning")
+        if o.resume and not resume_dir:
             meta = self.method.load_weights(self, o.resume)
             self.nimg = int(meta.get("kimg", 0) * 1000)
             print(f"Initialised from {o.resume} (kimg {self.nimg / 1000:.1f}); optimizer state starts fresh")
@@ -395,10 +452,15 @@ class TrainingLoop:
             save_grid(reals, os.path.join(self.run_dir, self.method.reals_grid), cols=self.grid_cols)
             self.save_fakes(self.method.fakes_grid.format(kimg="_init"))
         self.method.on_start(self)
+        faults.point("start")
         summary = tf.summary.create_file_writer(self.run_dir)
         total_nimg = int(o.total_kimg * 1000)
         tick_nimg = int(o.tick_kimg(self.dataset.resolution) * 1000)
-        tick = 0
+        # A tick is a fixed number of iterations, so a resumed run (restored at a tick's end) continues the tick
+        # count, and with it the snapshot schedule, of the uninterrupted run.
+        self.tick = self.step // max(1, -(-tick_nimg // self.batch))
+        if resumed and self.is_chief:
+            self._finish_interrupted_snapshot(summary, total_nimg)
         tick_start_nimg, tick_start_time = self.nimg, time.time()
         train_start_time, start_nimg = tick_start_time, self.nimg
         maintenance = 0.0
@@ -415,8 +477,9 @@ class TrainingLoop:
             if not done and self.nimg < tick_start_nimg + tick_nimg:
                 continue
 
-            # Tick: log, then snapshots and checkpoint.
-            tick += 1
+            # Tick: log, then checkpoint, then snapshot (a snapshot exists only once its checkpoint does).
+            self.tick += 1
+            tick = self.tick
             now = time.time()
             tick_time = now - tick_start_time
             tick_kimg = (self.nimg - tick_start_nimg) / 1000
@@ -441,17 +504,13 @@ class TrainingLoop:
             summary.flush()
             sums = {}
 
+            faults.point("tick")
             maintenance_start = time.time()
-            if (done or tick % o.snapshot_ticks == 0) and self.is_chief:
-                self.save_fakes(self.method.fakes_grid.format(kimg=self.kimg_tag()))
-                self.save_snapshot()
-                self.method.on_snapshot(self, self.nimg / 1000)
-                if o.metrics:
-                    with summary.as_default(step=self.nimg):
-                        for name, value in self.compute_metrics().items():
-                            tf.summary.scalar(f"Metrics/{name}", value)
-            if done or tick % o.checkpoint_ticks == 0 or tick % o.snapshot_ticks == 0:
+            snapshot_due = done or tick % o.snapshot_ticks == 0
+            if snapshot_due or tick % o.checkpoint_ticks == 0:
                 self.save_checkpoint()
+            if snapshot_due and self.is_chief:
+                self._snapshot_outputs(summary)
             maintenance = time.time() - maintenance_start
             tick_start_nimg, tick_start_time = self.nimg, time.time()
 
@@ -462,6 +521,23 @@ class TrainingLoop:
             with open(os.path.join(self.run_dir, "_finished.txt"), "w"):
                 pass
         return self.run_dir
+
+    def _snapshot_outputs(self, summary):
+        """The fakes grid, the network snapshot, the method's snapshot hook and the metrics of this moment."""
+        self.save_fakes(self.method.fakes_grid.format(kimg=self.kimg_tag()))
+        self.save_snapshot()
+        self.method.on_snapshot(self, self.nimg / 1000)
+        if self.options.metrics:
+            with summary.as_default(step=self.nimg):
+                for name, value in self.compute_metrics().items():
+                    tf.summary.scalar(f"Metrics/{name}", value)
+
+    def _finish_interrupted_snapshot(self, summary, total_nimg):
+        """A run killed between a checkpoint and its snapshot resumes by writing that snapshot first."""
+        due = self.tick > 0 and (self.tick % self.options.snapshot_ticks == 0 or self.nimg >= total_nimg)
+        if due and not os.path.exists(self.snapshot_path()):
+            print(f"Writing the snapshot of kimg {self.nimg / 1000:.3f} that the interrupted run did not finish")
+            self._snapshot_outputs(summary)
 
     def compute_metrics(self):
         """--metrics on G_ema at a snapshot: printed to log.txt, appended to metric-<name>.jsonl (chief only)."""
@@ -482,6 +558,18 @@ class TrainingLoop:
         """G_ema starts as a copy of G (NV: Gs = G.clone())."""
         for ema, src, _ in snapshot.matching_weights(self.G_ema, self.G):
             ema.assign(src)
+
+
+def _lazy_ratio(interval):
+    """Lazy regularization's correction of Adam (NV, ADA mb_ratio): lr *= c, betas **= c, c = interval / (interval + 1)."""
+    return interval / (interval + 1) if interval else 1.0
+
+
+def remove_temporaries(run_dir):
+    """Removes the temporary files of writes a kill interrupted (`<name>.tmp-<pid>.<ext>`: snapshots, image grids)."""
+    for entry in os.listdir(run_dir):
+        if ".tmp-" in entry and os.path.isfile(os.path.join(run_dir, entry)):
+            os.remove(os.path.join(run_dir, entry))
 
 
 def count_params(model):

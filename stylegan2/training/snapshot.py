@@ -10,7 +10,6 @@ snapshot's method, so a snapshot of a method whose package is not installed gets
 written to a temporary name and renamed, so a killed run never leaves half a file.
 """
 
-import glob
 import json
 import os
 import re
@@ -19,11 +18,12 @@ import zipfile
 import keras
 import numpy as np
 
+from stylegan2 import faults
 from stylegan2 import networks  # noqa: F401  (registers the network classes a snapshot holds)
 from stylegan2.errors import UserError
 from stylegan2.training.method import get_method
 
-SNAPSHOT_PATTERN = re.compile(r"network-snapshot-(\d+(?:\.\d+)?)\.keras$")
+SNAPSHOT_PATTERN = re.compile(r"network-snapshot-(\d+(?:\.\d+)?)\.(?:keras|pkl)")  # .pkl: NVIDIA's run directories
 
 
 @keras.saving.register_keras_serializable(package="stylegan2")
@@ -112,6 +112,7 @@ def save_keras_atomic(model, path):
     tmp = f"{path}.tmp-{os.getpid()}.keras"
     try:
         model.save(tmp)
+        faults.point("snapshot")
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -126,29 +127,43 @@ def save_snapshot(path, G, D, G_ema, metadata, extras=None):
     return snap
 
 
+def list_snapshots(run_dir):
+    """The network snapshots of a run directory, by kimg (temporary files of interrupted writes are not snapshots)."""
+    found = [(float(m.group(1)), os.path.join(run_dir, name)) for name in os.listdir(run_dir)
+             if (m := SNAPSHOT_PATTERN.fullmatch(name))]
+    return [path for _, path in sorted(found)]
+
+
 def latest_snapshot(run_dir):
     """The network snapshot with the highest kimg in a run directory, or None."""
-    found = [(float(m.group(1)), p) for p in glob.glob(os.path.join(run_dir, "network-snapshot-*.keras"))
-             if (m := SNAPSHOT_PATTERN.search(p))]
-    return max(found)[1] if found else None
+    found = list_snapshots(run_dir)
+    return found[-1] if found else None
 
 
 def load_snapshot(path):
-    """Loads a NetworkSnapshot from a .keras file or from a run directory (its latest snapshot)."""
+    """Loads a NetworkSnapshot from a .keras file, a run directory (its latest snapshot), or an NVIDIA StyleGAN2 /
+    InclusiveGAN / StyleGAN2-ADA .pkl (imported by stylegan2.importers without running code from the file)."""
     if os.path.isdir(path):
         found = latest_snapshot(path)
         if found is None:
             raise UserError(f"{path}: no network-snapshot-*.keras in this run directory")
         path = found
     if not os.path.isfile(path):
-        raise UserError(f"{path}: network snapshot not found; pass a network-snapshot-*.keras file or a run directory")
+        raise UserError(f"{path}: network snapshot not found; pass a network-snapshot-*.keras file, a run directory "
+                        f"or a network .pkl")
+    from stylegan2.importers import import_network_pickle, is_network_pickle  # importers import this module
+
+    if is_network_pickle(path):
+        return import_network_pickle(path)
     method = read_metadata(path).get("method")
     if method:
         get_method(method, snapshot=path)  # its package registers its network classes
     try:
         snap = keras.saving.load_model(path, safe_mode=True)
-    except Exception as err:  # Keras raises many types for foreign or damaged files
-        raise UserError(f"{path}: not a readable network snapshot ({type(err).__name__}: {err})") from None
+    except Exception as err:  # Keras raises many types for foreign or damaged files, often with multi-line dumps
+        detail = next((line.strip() for line in str(err).splitlines() if line.strip()), "")[:200]
+        raise UserError(f"{path}: not a readable network snapshot ({type(err).__name__}: {detail}); it may be damaged "
+                        f"or from another program: use another snapshot of the run") from None
     if not isinstance(snap, NetworkSnapshot):
         raise UserError(f"{path}: holds a {type(snap).__name__}, not a network snapshot written by run_training.py")
     return snap
@@ -192,8 +207,10 @@ def load_weights_into(path, G, D, G_ema):
         try:
             pairs = matching_weights(dst, src)
         except ValueError:
-            raise UserError(f"{path}: its networks do not match this run's configuration; resume with the same "
-                            f"--config and dataset") from None
+            config = snap.metadata.get("config")
+            hint = f"--config={config}" if config else "the same --config"
+            raise UserError(f"{path}: its networks do not match this run's configuration; resume with {hint} and "
+                            f"a dataset of the same resolution and labels") from None
         for a, b, _ in pairs:
             if tuple(a.shape) != tuple(b.shape):
                 raise UserError(f"{path}: weight {a.path} has shape {tuple(b.shape)}, this run needs "
