@@ -50,6 +50,11 @@ CLASS_GRID = "fakes-classes{kimg}.png"
 CLASS_GRID_COLS = 10
 DEFAULT_NITER = 25  # the original's --niter (epochs)
 
+# NVIDIA ADA's `cifar` configuration (stylegan2-ada-pytorch train.py cfg_specs['cifar']: map=2, mbstd=32, ema=500,
+# ramp=0.05, gamma=0.01; style mixing 0, pl_weight 0 "disable path length regularization"); its lr 0.0025 and batch 64
+# are left to the config, its map 2 and gamma 0.01 are the `small` config's.
+ADA_CIFAR = dict(pl_weight=0.0, style_mixing_prob=0.0, mbstd_group_size=32, ema_kimg=500.0, ema_rampup=0.05)
+
 # The original's training hyper-parameters (main.py), for --arch acgan_dcgan.
 DCGAN_TRAINING = dict(lr=2e-4, betas=(0.5, 0.999), batch=100, nz=110)
 
@@ -65,6 +70,9 @@ FLAGS = (
     Flag("legacy_softmax_nll", str2bool, False, "The original's loss, for exact replication: NLLLoss on softmax "
                                                 "probabilities (class term -p_y, not cross-entropy) and BCELoss on "
                                                 "sigmoid outputs", metavar="BOOL"),
+    Flag("ada_cifar", str2bool, False, "--arch stylegan2: NVIDIA ADA's `cifar` configuration's training choices for "
+                                       "small data: no path length, no style mixing, minibatch-std group 32, EMA "
+                                       "half-life 500 kimg ramped up over 5%% of training", metavar="BOOL"),
     # The original's flags (main.py), mapped onto this project's options.
     Flag("nz", int, None, "Size of z; None: 110 for acgan_dcgan (its first num_classes entries hold the one-hot "
                           "class), the config's latent size for stylegan2"),
@@ -112,6 +120,10 @@ class ACGANMethod(StyleGAN2Method):
         _check(m["aux_weight"] >= 0, f"--aux-weight {m['aux_weight']}: must be non-negative")
         for key in ("aux_weight_d_fake", "aux_weight_g"):
             _check(m[key] is None or m[key] >= 0, f"--{key.replace('_', '-')} {m[key]}: must be non-negative")
+        _check(not (m["ada_cifar"] and m["arch"] == "acgan_dcgan"),
+               "--ada-cifar: sets StyleGAN2 training choices; drop it with --arch acgan_dcgan")
+        if m["ada_cifar"]:
+            h.update(ADA_CIFAR)  # --gamma and --lr stay the command line's or the config's
         if m["batchSize"] is not None:
             _check(args.batch is None and args.minibatch_gpu is None,
                    "--batchSize and --batch/--minibatch-gpu: give one of them")
@@ -181,6 +193,7 @@ class ACGANMethod(StyleGAN2Method):
             return dcgan.build_networks(dataset.resolution, dataset.channels, self.c_dim,
                                         z_dim=m["nz"] or DCGAN_TRAINING["nz"])
         overrides = dict(o.network_overrides)
+        overrides["D_kwargs"] = {"mbstd_group_size": o.hparams["mbstd_group_size"], **overrides.get("D_kwargs", {})}
         if m["nz"]:
             overrides["G_kwargs"] = {**overrides.get("G_kwargs", {}), "z_dim": m["nz"]}
         return build_networks(o.config, dataset.resolution, dataset.channels, c_dim=self.c_dim, d_head="auxiliary",

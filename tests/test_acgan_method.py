@@ -81,6 +81,18 @@ def test_the_originals_flags_map_onto_the_projects_options(data_dir, tmp_path):
     assert build(data_dir, tmp_path, "--config", "tiny", "--total-kimg", "5").total_kimg == 5
 
 
+def test_ada_cifar_sets_adas_cifar_choices_and_the_discriminators_group(data_dir, tmp_path):
+    o = build(data_dir, tmp_path, "--config", "tiny", "--batch", "32")
+    assert (o.hparams["pl_weight"], o.hparams["style_mixing_prob"], o.hparams["mbstd_group_size"]) == (2.0, 0.9, 4)
+    o = build(data_dir, tmp_path, "--config", "tiny", "--batch", "32", "--ada-cifar", "true", "--gamma", "0.5")
+    h = o.hparams
+    assert (h["pl_weight"], h["style_mixing_prob"], h["mbstd_group_size"]) == (0, 0, 32)
+    assert (h["ema_kimg"], h["ema_rampup"], h["r1_gamma"], h["G_reg_interval"]) == (500, 0.05, 0.5, 4)
+    G, D = ACGANMethod(o).build_networks(ImageDataset(os.path.join(data_dir, "digits")))
+    assert D.mbstd_group_size == 32 and D.mbstd.group_size == 32
+    assert D(np.zeros([32, 16, 16, 1], np.float32))[1].shape == (32, 4)
+
+
 @pytest.mark.parametrize("argv, fragment", [
     (["--batchSize", "8", "--batch", "8"], "--batchSize and --batch/--minibatch-gpu: give one of them"),
     (["--niter", "2", "--total-kimg", "1"], "--niter and --total-kimg: give one of them"),
@@ -95,6 +107,7 @@ def test_the_originals_flags_map_onto_the_projects_options(data_dir, tmp_path):
     (["--fake-labels", "random"], "argument --fake-labels: invalid choice"),
     (["--legacy-softmax-nll", "maybe"], "argument --legacy-softmax-nll: expected a boolean"),
     (["--arch", "biggan"], "argument --arch: invalid choice"),
+    (["--arch", "acgan_dcgan", "--ada-cifar", "true"], "--ada-cifar: sets StyleGAN2 training choices; drop it"),
 ])
 def test_bad_flags_give_one_line(data_dir, tmp_path, argv, fragment):
     with pytest.raises(UserError) as info:
