@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from acgan import dcgan, losses
-from acgan import metrics as _metrics  # noqa: F401  (registers class_accuracy_10k, is50k_classes)
+from acgan import metrics as _metrics  # noqa: F401  (registers class_accuracy_10k, is50k_classes, msssim_classes)
 from stylegan2.errors import UserError
 from stylegan2.flags import Flag, finite_float, str2bool
 from stylegan2.images import save_grid

@@ -7,6 +7,12 @@
   is50k_classes        Inception Score (Salimans et al. 2016) of each class's 5,000 fakes (50,000 / 10 classes) and
                        of all of them together (shuffled before the 10 splits), the paper's IS with its classes
                        balanced. Comparable to published numbers only with the 2015-12-05 Inception graph.
+  msssim_classes       the paper's intra-class diversity (Odena et al. 2017, Sec. 4.2): the mean MS-SSIM of 100
+                       same-class pairs of fakes (images 2i and 2i+1 of a class), per class and averaged over the
+                       classes; lower is more diverse, 1 is one image per class. `--network=reals` gives the dataset's
+                       (the paper compares with the real classes). MS-SSIM is tf.image.ssim_multiscale (11x11 Gaussian,
+                       sigma 1.5) over as many of its 5 scales as the image allows (the coarsest at least 11 px: 2 at
+                       32 px, 4 at 128 px), the weights of those scales renormalised to sum 1.
 """
 
 import itertools
@@ -83,5 +89,48 @@ def inception_score_per_class(ctx, num_images, num_splits, name):
                                                           "images_per_class": per_class}
 
 
+MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, tf.image.ssim_multiscale's default
+SSIM_FILTER = 11
+
+
+def msssim_weights(size):
+    """The MS-SSIM scale weights that fit a size x size image (coarsest scale >= the 11 px filter), summing to 1."""
+    levels = 0
+    while levels < len(MSSSIM_WEIGHTS) and size // 2 ** levels >= SSIM_FILTER:
+        levels += 1
+    if not levels:
+        raise UserError(f"msssim: images of {size} px are smaller than the {SSIM_FILTER} px SSIM filter")
+    weights = np.asarray(MSSSIM_WEIGHTS[:levels])
+    return tuple(weights / weights.sum())
+
+
+def msssim_per_class(ctx, num_pairs, name):
+    """{name: mean over classes, name_class<k>: mean MS-SSIM of class k's pairs (2i, 2i+1)}."""
+    import tensorflow as tf
+
+    classes = _num_classes(ctx)
+    if not classes:
+        raise UserError(f"{name}: needs a class-conditional generator or a labelled dataset")
+    pairs = max(ctx.count(2 * num_pairs) // 2, 1)
+    results = {}
+    for k in range(classes):
+        batches = _nonempty(ctx.generated(2 * pairs, seed_offset=k, class_idx=k))
+        if batches is None:
+            continue
+        images = np.concatenate([np.asarray(b) for b in batches])
+        n = len(images) // 2 * 2
+        if n < 2:  # --network=reals: a class with fewer than 2 records has no pair
+            continue
+        images = (np.clip(images[:n], -1, 1) + 1) / 2
+        weights = msssim_weights(min(images.shape[1:3]))
+        values = tf.image.ssim_multiscale(images[0::2], images[1::2], max_val=1.0, power_factors=weights,
+                                          filter_size=SSIM_FILTER)
+        results[f"{name}_class{k}"] = float(np.mean(values))
+    if not results:
+        raise UserError(f"{name}: no class has two images")
+    return {name: float(np.mean(list(results.values()))), **results}, {"pairs_per_class": pairs}
+
+
 register_metric("class_accuracy_10k", class_accuracy, num_images=10000, name="class_accuracy_10k")
 register_metric("is50k_classes", inception_score_per_class, num_images=50000, num_splits=10, name="is50k_classes")
+register_metric("msssim_classes", msssim_per_class, num_pairs=100, name="msssim_classes")

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from acgan import metrics as _metrics  # noqa: F401  (registers class_accuracy_10k, is50k_classes)
+from acgan import metrics as _metrics  # noqa: F401  (registers class_accuracy_10k, is50k_classes, msssim_classes)
 from stylegan2.dataset import ImageDataset
 from stylegan2.errors import UserError
 from stylegan2.metrics.digit_classifier import classify_stacked
@@ -75,3 +75,66 @@ def test_the_one_line_errors(tmp_path):
     G0, _ = build_networks("tiny", 32, 1)
     with pytest.raises(UserError, match="is50k_classes: needs a class-conditional generator"):
         run_metrics(MetricContext(G0, dataset, batch_size=8), ["is50k_classes"], log=lambda _: None)
+
+
+def np_ssim_terms(x, y, size=11, sigma=1.5, k1=0.01, k2=0.03):
+    """Wang et al.'s SSIM terms of two [H,W] images in [0,1] over valid 11x11 Gaussian windows: (luminance * cs
+    mean, cs mean)."""
+    coords = np.arange(size) - (size - 1) / 2
+    g = np.exp(-coords ** 2 / (2 * sigma ** 2))
+    window = np.outer(g, g) / np.outer(g, g).sum()
+
+    def filt(a):
+        views = np.lib.stride_tricks.sliding_window_view(a, (size, size))
+        return np.einsum("ijkl,kl->ij", views, window)
+
+    c1, c2 = k1 ** 2, k2 ** 2
+    mx, my = filt(x), filt(y)
+    vx, vy, cov = filt(x * x) - mx ** 2, filt(y * y) - my ** 2, filt(x * y) - mx * my
+    lum = (2 * mx * my + c1) / (mx ** 2 + my ** 2 + c1)
+    cs = (2 * cov + c2) / (vx + vy + c2)
+    return (lum * cs).mean(), cs.mean()
+
+
+def np_msssim(x, y, weights):
+    """MS-SSIM (Wang, Simoncelli & Bovik 2003): cs at each scale but the last, SSIM at the last, 2x2 average pooling
+    between scales; weights summing to 1."""
+    terms = []
+    for level, w in enumerate(weights):
+        if level:
+            x = x.reshape(x.shape[0] // 2, 2, x.shape[1] // 2, 2).mean(axis=(1, 3))
+            y = y.reshape(y.shape[0] // 2, 2, y.shape[1] // 2, 2).mean(axis=(1, 3))
+        ssim, cs = np_ssim_terms(x, y)
+        terms.append(max(ssim if level == len(weights) - 1 else cs, 0.0) ** w)
+    return np.prod(terms)
+
+
+def test_msssim_weights_fit_the_image():
+    w = np.asarray([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
+    np.testing.assert_allclose(_metrics.msssim_weights(32), w[:2] / w[:2].sum())
+    np.testing.assert_allclose(_metrics.msssim_weights(128), w[:4] / w[:4].sum())
+    np.testing.assert_allclose(_metrics.msssim_weights(1024), w / w.sum())  # the published weights sum to 1.0001
+    with pytest.raises(UserError, match="msssim: images of 8 px are smaller than the 11 px SSIM filter"):
+        _metrics.msssim_weights(8)
+
+
+def test_msssim_of_reals_equals_a_numpy_msssim_of_each_classes_pairs(tmp_path):
+    rnd = np.random.RandomState(0)
+    smooth = rnd.rand(7, 1, 8, 8).repeat(4, axis=2).repeat(4, axis=3)  # blocky images, so SSIM is not ~0
+    images = (np.clip(smooth + 0.2 * rnd.rand(7, 1, 32, 32), 0, 1) * 255).round().astype(np.uint8)
+    images[2] = images[0]  # class 0's pairs: (0, 2) identical, (4, 6) different; class 1: (1, 3); 5 has no pair
+    labels = np.array([0, 1, 0, 1, 0, 1, 0])
+    with TFRecordExporter(str(tmp_path / "d"), 7, progress=False) as tfr:
+        tfr.add_images(images)
+        tfr.add_labels(np.eye(10)[labels], label_kind="onehot")
+    results = run_metrics(MetricContext(None, ImageDataset(str(tmp_path / "d")), batch_size=3, num_images=4),
+                          ["msssim_classes"], log=lambda _: None)
+    x = images[:, 0].astype(np.float64) / 255
+    weights = _metrics.msssim_weights(32)
+    want0 = (1.0 + np_msssim(x[4], x[6], weights)) / 2
+    want1 = np_msssim(x[1], x[3], weights)
+    assert 0.05 < want1 < 0.95  # a value that tells a wrong formula apart
+    np.testing.assert_allclose(results["msssim_classes_class0"], want0, rtol=1e-4)
+    np.testing.assert_allclose(results["msssim_classes_class1"], want1, rtol=1e-4)
+    np.testing.assert_allclose(results["msssim_classes"], (want0 + want1) / 2, rtol=1e-4)
+    assert "msssim_classes_class2" not in results
