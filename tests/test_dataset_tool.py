@@ -222,6 +222,24 @@ def test_create_from_images_and_labels_from_dirs(tmp_path):
     assert ds.label_names == ["cat", "dog"] and list(ds.class_numbers()) == [0, 0, 0, 1, 1, 1]
 
 
+def test_classes_idx_keeps_a_slice_of_the_sorted_class_folders(tmp_path):
+    """ACGAN-PyTorch's folder.py classes_idx=(start, end): sorted class folders start..end-1, numbered from 0."""
+    fixtures.make_image_folder(str(tmp_path / "classes"), num=8, size=16, subdirs=["n04", "n01", "n03", "n02"])
+    run(["create_from_images", str(tmp_path / "b"), str(tmp_path / "classes"), "--labels_from_dirs", "--shuffle", "0",
+         "--classes_idx", "1,3"])
+    ds = ImageDataset(str(tmp_path / "b"))
+    assert ds.label_names == ["n02", "n03"] and ds.label_dim == 2 and list(ds.class_numbers()) == [0, 0, 1, 1]
+    assert list(fixtures.read_like_nvidia(str(tmp_path / "b"))[0][16][:, 0, 0, 0]) == [3, 7, 2, 6]  # n02's, n03's
+    for argv, fragment in [(["--classes_idx", "2,5"], "--classes_idx 2,5: " + str(tmp_path / "classes") + " has 4 "
+                                                      "class sub-folders; give START,END with 0 <= START < END <= 4"),
+                           (["--classes_idx", "3"], "argument --classes_idx: '3': expected START,END")]:
+        with pytest.raises(UserError) as info:
+            run(["create_from_images", str(tmp_path / "c"), str(tmp_path / "classes"), "--labels_from_dirs", *argv])
+        assert fragment in str(info.value) and not os.path.exists(tmp_path / "c")
+    with pytest.raises(UserError, match="--classes_idx: selects class sub-folders; add --labels_from_dirs"):
+        run(["create_from_images", str(tmp_path / "d"), str(tmp_path / "classes"), "--classes_idx", "0,1"])
+
+
 def test_create_from_images_resize_and_gray(tmp_path):
     for i in range(3):
         PIL.Image.fromarray(np.full((20, 30), 40 * i, np.uint8), "L").save(tmp_path / f"g{i}.png")

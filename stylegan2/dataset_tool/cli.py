@@ -11,6 +11,15 @@ from stylegan2.errors import UserError, exit_on_user_error
 from stylegan2.flags import OneLineParser, str2bool
 
 
+def _index_range(text):
+    """'START,END' -> (START, END)."""
+    try:
+        start, end = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected START,END (two integers)") from None
+    return start, end
+
+
 def _build_parser(prog):
     parser = OneLineParser(
         prog=prog,
@@ -128,6 +137,9 @@ def _build_parser(prog):
                         "power-of-two, one size)")
     p.add_argument("--labels_from_dirs", action="store_true",
                    help="One sub-folder per class; labels are one-hot over the sorted sub-folder names")
+    p.add_argument("--classes_idx", type=_index_range, default=None, metavar="START,END",
+                   help="With --labels_from_dirs: only the sorted sub-folders START..END-1, as classes 0..END-START-1 "
+                        "(AC-GAN's ImageNet subsets; default: all)")
 
     p = command("create_from_hdf5", "Create dataset from legacy HDF5 archive.",
                 "create_from_hdf5 datasets/celebahq ~/downloads/celeba-hq-1024x1024.h5")
