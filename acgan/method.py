@@ -72,7 +72,7 @@ FLAGS = (
                                                 "sigmoid outputs", metavar="BOOL"),
     Flag("ada_cifar", str2bool, False, "--arch stylegan2: NVIDIA ADA's `cifar` configuration's training choices for "
                                        "small data: no path length, no style mixing, minibatch-std group 32, EMA "
-                                       "half-life 500 kimg ramped up over 5%% of training", metavar="BOOL"),
+                                       "half-life min(500 kimg, 0.05 x images seen)", metavar="BOOL"),
     # The original's flags (main.py), mapped onto this project's options.
     Flag("nz", int, None, "Size of z; None: 110 for acgan_dcgan (its first num_classes entries hold the one-hot "
                           "class), the config's latent size for stylegan2"),
