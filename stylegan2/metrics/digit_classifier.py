@@ -128,7 +128,7 @@ def load_classifier(path):
 
 def digit_probabilities(classifier, images, batch_size=1024):
     """Softmax probabilities of the digit in each channel: [N,H,W,C] in [-1,1] (generator output) -> float32
-    [N,C,10].
+    [N,C,10]. Single digits are C = 1.
 
     32x32 images (28x28 digits padded by 2) are cropped to their central 28x28; 28x28 are used as they are; other
     sizes are resized to 32x32 (bilinear) and then cropped. `classifier` is a Keras model or a .keras path.
@@ -152,10 +152,16 @@ def digit_probabilities(classifier, images, batch_size=1024):
     return probs.reshape(n, c, -1).astype(np.float32)
 
 
+def predict_stacked(classifier, images, batch_size=1024):
+    """Per-channel digits and their softmax probabilities: [N,H,W,C] in [-1,1] -> (int64 [N,C], float32 [N,C])."""
+    probs = digit_probabilities(classifier, images, batch_size)
+    return np.argmax(probs, axis=2).astype(np.int64), np.max(probs, axis=2)
+
+
 def classify_stacked(classifier, images, batch_size=1024):
     """Per-channel digits of Stacked-MNIST images: [N,H,W,C] in [-1,1] (generator output) -> int64 [N,C]
     (the argmax of `digit_probabilities`)."""
-    return np.argmax(digit_probabilities(classifier, images, batch_size), axis=2).astype(np.int64)
+    return predict_stacked(classifier, images, batch_size)[0]
 
 
 @exit_on_user_error
