@@ -103,9 +103,12 @@ class Encoder(keras.Model):
     """R: images [N,H,W,C] -> z [N,z_dim], the original's `build_reverser` on StyleGAN2's D trunk.
 
     StyleGAN2 discriminator blocks (FromRGB at the top resolution; per resolution conv0 3x3, conv1 3x3 down 2, a
-    1x1 skip for 'resnet'), then at 4x4 a 3x3 conv, flatten, a dense layer (lrelu) and a linear dense layer to z
-    (no output activation: the original's tanh is commented out). No minibatch std: an encoder reads each image
-    alone. The original builds R with half of D's first-layer features; the caller passes D's fmap_base / 2.
+    1x1 skip for 'resnet'), then at 4x4 a 3x3 conv, flatten and one linear dense layer to z: the original's
+    full-extent Conv(f -> code_size, kernel (h, w)), no output activation (its tanh is commented out). Unlike D's
+    epilogue there is no hidden dense layer of nf(0) units before the output: for R it would be a bottleneck
+    narrower than z (16 units at the `small` preset, where R then could not learn). No minibatch std: an encoder
+    reads each image alone. The original builds R with half of D's first-layer features; the caller passes D's
+    fmap_base / 2.
 
     Spatial dropout (the original's Dropout2d after every level but the first): whole channels are zeroed with
     probability `spatial_dropout` and the others scaled by 1 / (1 - p), after every block but the first and after
@@ -153,7 +156,6 @@ class Encoder(keras.Model):
             if architecture == "resnet":
                 self.skips.append(conv(self.fmaps(r - 2), 1, f"b{res}.skip", bias=False, down=2))
         self.conv = conv(self.fmaps(1), 3, "b4.conv", activation="lrelu")
-        self.fc = FullyConnected(self.fmaps(0), activation="lrelu", name="b4.fc", dtype=self.dtype_policy)
         self.out = FullyConnected(z_dim, name="b4.out", dtype=self.dtype_policy)
 
     def fmaps(self, stage):
@@ -173,8 +175,7 @@ class Encoder(keras.Model):
             if self.skips:
                 self.skips[i].build(shape)
         self.conv.build((None, 4, 4, self.fmaps(1)))
-        self.fc.build((None, 16 * self.fmaps(1)))
-        self.out.build((None, self.fmaps(0)))
+        self.out.build((None, 16 * self.fmaps(1)))
         self.built = True
 
     def _dropout(self, x, noise):
@@ -199,7 +200,7 @@ class Encoder(keras.Model):
         if use_dropout:
             x = self._dropout(x, next(noise))
         x = ops.reshape(x, (-1, 16 * self.fmaps(1)))
-        return self.out(self.fc(x))
+        return self.out(x)
 
     def get_config(self):
         config = super().get_config()

@@ -214,6 +214,15 @@ def test_encoder_spatial_dropout_zeroes_whole_channels():
         R(img, dropout_noise=keep[:1])
 
 
+def test_encoder_maps_the_4x4_features_straight_to_z():
+    """The original's R ends in one full-extent conv from the last features to code_size: no hidden layer (D's
+    epilogue has one of nf(0) units, 16 at the small preset: a bottleneck narrower than z that kept R from learning)."""
+    R = Encoder(z_dim=128, img_resolution=16, img_channels=1, fmap_base=512, fmap_max=16)
+    R.build()
+    head = {w.path.split("/", 1)[1]: tuple(w.shape) for w in R.weights if "/b4." in w.path and "conv" not in w.path}
+    assert head == {"b4.out/weight": (16 * 16, 128), "b4.out/bias": (128,)}
+
+
 # === Stochastic depth, the R-iterative gate, the similarity loss ===
 
 
