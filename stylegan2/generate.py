@@ -42,7 +42,7 @@ NOISE_MODES = ("const", "random", "none")
 
 
 def parse_range(text, flag="--seeds", max_value=None):
-    """'0-99,200' -> [0, 1, ..., 99, 200]: comma-separated integers and inclusive ranges a-b (NV/ADA `num_range`).
+    """'0-99,200' -> [0, 1, ..., 99, 200]: comma-separated integers and ranges a-b, both ends included (NV/ADA `num_range`).
 
     Order is kept, duplicates too. Raises UserError naming `flag` for anything else.
     """
@@ -458,7 +458,7 @@ def build_parser(prog="run_generator.py"):
                 "(InclusiveGAN).", "--network=results/00000-ffhq --seeds=6600-6625 --truncation-psi=0.5")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--seeds", default=None, metavar="LIST",
-                       help="Seeds, comma-separated integers and inclusive ranges, e.g. 0-99,200; images seed%%04d.png")
+                       help="Seeds, comma-separated integers and ranges (both ends included), e.g. 0-99,200; images seed%%04d.png")
     which.add_argument("--num-images", type=int, default=None, metavar="N",
                        help="Number of images, z from one RandomState(0) as InclusiveGAN; images %%06d.png "
                             "(default: 30000 when --seeds is not given)")

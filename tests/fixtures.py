@@ -177,6 +177,16 @@ def write_like_nvidia(tfrecord_dir, images_chw, labels=None):
             np.save(f, labels.astype(np.float32))
 
 
+def write_random_dataset(root, num, size=8, channels=3, seed=0, name="ds"):
+    """A tiny unlabeled TFRecord dataset `root/name` of uniform-noise images (training tests); returns `root`."""
+    from stylegan2.tfrecords import TFRecordExporter
+
+    images = np.random.RandomState(seed).randint(0, 256, size=(num, channels, size, size)).astype(np.uint8)
+    with TFRecordExporter(os.path.join(str(root), name), num, progress=False) as tfr:
+        tfr.add_images(images)
+    return str(root)
+
+
 def one_line_user_error(func, argv, *fragments):
     """Runs `func(argv)`, which must raise a one-line UserError containing every fragment; returns the message."""
     import pytest

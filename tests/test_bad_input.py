@@ -14,7 +14,6 @@ import pytest
 
 from stylegan2.dataset_tool.cli import run as dataset_tool
 from stylegan2.errors import UserError, exit_on_user_error
-from stylegan2.tfrecords import TFRecordExporter
 from stylegan2.training import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -103,11 +102,7 @@ def test_rgba_images_are_refused_not_stripped(tmp_path):
 
 @pytest.fixture(scope="module")
 def unlabeled(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bad")
-    images = np.random.RandomState(0).randint(0, 256, size=(32, 3, 8, 8)).astype(np.uint8)
-    with TFRecordExporter(str(root / "ds"), 32, progress=False) as tfr:
-        tfr.add_images(images)
-    return str(root)
+    return fixtures.write_random_dataset(tmp_path_factory.mktemp("bad"), 32, seed=0)
 
 
 def train(data_dir, dataset, result_dir, *extra):

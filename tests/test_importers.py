@@ -98,13 +98,13 @@ def test_tf1_pickle_reproduces_nvidia_outputs(tmp_path, G_arch, D_arch, label_si
     assert len(source["sha256"]) == 64 and source["file"] == os.path.abspath(path)
 
 
-def test_inclusivegan_pickle_is_method_inclusive(tmp_path):
+def test_inclusivegan_pickle_imports_as_its_format(tmp_path):
     """IG: G_main records init_mul; G_mapping's LabelConcat is commented out (no label weights although
     label_size=5); D_stylegan2_feature outputs dense(1), ignores labels and squeezes the scores."""
     rng = np.random.default_rng(2)
     path, _, Dp, Gsp = tf1_pickle(tmp_path, rng, label_size=5, ig=True)
     snap = import_network_pickle(path)
-    assert snap.metadata["method"] == "inclusive" and snap.metadata["source"]["format"] == "inclusivegan-tf1"
+    assert snap.metadata["method"] == "stylegan2" and snap.metadata["source"]["format"] == "InclusiveGAN-tf1"
     assert snap.metadata["source"]["truncation_psi"] == 0.6  # IG's G_main default
     assert snap.metadata["source"]["networks"] == "G_main, D_stylegan2_feature"
     assert snap.G_ema.c_dim == 0 and snap.D.head == "unconditional"

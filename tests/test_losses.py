@@ -76,15 +76,12 @@ def test_path_length_penalty_and_running_mean():
 
 @pytest.fixture(scope="module")
 def tiny_loop(tmp_path_factory):
-    from stylegan2.tfrecords import TFRecordExporter
+    import fixtures
     from stylegan2.training.cli import build_options
     from stylegan2.training.loop import TrainingLoop
 
-    root = tmp_path_factory.mktemp("loop")
-    images = np.random.RandomState(0).randint(0, 256, size=(32, 3, 8, 8)).astype(np.uint8)
-    with TFRecordExporter(str(root / "ds"), 32, progress=False) as tfr:
-        tfr.add_images(images)
-    options, _ = build_options(["--data-dir", str(root), "--dataset", "ds", "--config", "tiny"])
+    root = fixtures.write_random_dataset(tmp_path_factory.mktemp("loop"), 32)
+    options, _ = build_options(["--data-dir", root, "--dataset", "ds", "--config", "tiny"])
     return TrainingLoop(options)
 
 

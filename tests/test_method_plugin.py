@@ -11,12 +11,12 @@ import re
 import subprocess
 import sys
 
+import fixtures
 import numpy as np
 import pytest
 
 from stylegan2.errors import UserError
 from stylegan2.flags import Flag
-from stylegan2.tfrecords import TFRecordExporter
 from stylegan2.training import cli
 from stylegan2.training.method import register_method
 from stylegan2.training.snapshot import read_metadata
@@ -86,9 +86,7 @@ def plugin_env(tmp_path_factory):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert (site / "hinge_method.py").is_file()
-    images = np.random.RandomState(0).randint(0, 256, size=(32, 3, 8, 8)).astype(np.uint8)
-    with TFRecordExporter(str(root / "ds"), 32, progress=False) as tfr:
-        tfr.add_images(images)
+    fixtures.write_random_dataset(root, 32)
     env = dict(os.environ, PYTHONPATH=str(site))
     return root, env
 

@@ -5,12 +5,12 @@ The optimizers are swapped for plain SGD, so a phase's weight change divided by 
 optimizer; it is compared with a gradient computed independently in NumPy.
 """
 
+import fixtures
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from stylegan2.tfrecords import TFRecordExporter
 from stylegan2.training import cli
 from stylegan2.training.loop import TrainingLoop
 from stylegan2.training.method import StepContext, register_method
@@ -64,11 +64,7 @@ class QuadraticGReg(StyleGAN2Method):
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("step")
-    images = np.random.RandomState(0).randint(0, 256, size=(16, 3, 8, 8)).astype(np.uint8)
-    with TFRecordExporter(str(root / "ds"), 16, progress=False) as tfr:
-        tfr.add_images(images)
-    return str(root)
+    return fixtures.write_random_dataset(tmp_path_factory.mktemp("step"), 16, seed=0)
 
 
 def sgd_loop(data_dir, tmp_path, *extra):

@@ -8,12 +8,12 @@ import os
 import subprocess
 import sys
 
+import fixtures
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from stylegan2.errors import UserError
-from stylegan2.tfrecords import TFRecordExporter
 from stylegan2.training import cli
 from stylegan2.training.loop import TrainingDiverged
 from stylegan2.training.snapshot import list_snapshots, load_snapshot
@@ -23,11 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resume")
-    images = np.random.RandomState(1).randint(0, 256, size=(64, 3, 8, 8)).astype(np.uint8)
-    with TFRecordExporter(str(root / "ds"), 64, progress=False) as tfr:
-        tfr.add_images(images)
-    return str(root)
+    return fixtures.write_random_dataset(tmp_path_factory.mktemp("resume"), 64, seed=1)
 
 
 def base(data_dir, result_dir):

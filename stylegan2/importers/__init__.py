@@ -52,8 +52,8 @@ def read_network_pickle(path):
 
 def import_network_pickle(path):
     """G, D and G_ema of an NVIDIA StyleGAN2 TF1 / InclusiveGAN / StyleGAN2-ADA PyTorch pickle, as a built
-    NetworkSnapshot of this project's networks. metadata: method ('stylegan2', or 'inclusive' when the kwargs show
-    InclusiveGAN's init_mul), config (the preset with the same weights, or None) and source (file, sha256, format,
+    NetworkSnapshot of this project's networks. metadata: method ('stylegan2': InclusiveGAN's networks are StyleGAN2's,
+    the source format says which), config (the preset with the same weights, or None) and source (file, sha256, format,
     the original build functions or classes, and kwargs of the original that this project does not store).
     Raises UserError with one line for a missing, refused, unreadable or unmappable file."""
     from stylegan2.importers.ada import import_ada

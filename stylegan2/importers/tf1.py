@@ -84,23 +84,23 @@ def collect_variables(net, prefix=""):
 
 
 def generator_kwargs(G, what):
-    """(Generator kwargs, G_main kwargs, inclusive) of a TF1 G or Gs."""
+    """(Generator kwargs, G_main kwargs, ig_networks) of a TF1 G or Gs."""
     _check_network(G, what, ["G_main"])
     if set(G.components) != {"mapping", "synthesis"}:
         raise Unmappable(f"{what}: components {sorted(G.components)}, expected mapping and synthesis")
     mapping, synthesis = G.components["mapping"], G.components["synthesis"]
     _check_network(mapping, f"{what} mapping", ["G_mapping"])
     _check_network(synthesis, f"{what} synthesis", ["G_synthesis_stylegan2"])
-    inclusive = "init_mul" in G.static_kwargs  # IG's G_main always records it (IG run_training.py)
-    main = _kwargs(G, what, IG_G_MAIN_DEFAULTS if inclusive else G_MAIN_DEFAULTS,
+    ig_networks = "init_mul" in G.static_kwargs  # IG's G_main always records it (IG run_training.py)
+    main = _kwargs(G, what, IG_G_MAIN_DEFAULTS if ig_networks else G_MAIN_DEFAULTS,
                    also_known=set(MAPPING_DEFAULTS) | set(SYNTHESIS_DEFAULTS))
     for key, name in (("mapping_func", "G_mapping"), ("synthesis_func", "G_synthesis_stylegan2")):
         if main[key] != name:
             raise Unmappable(f"{what} kwarg {key}={main[key]!r}: only {name} is supported")
-    ig = {"init_mul"} if inclusive else set()
-    m = _kwargs(mapping, f"{what} mapping", {**MAPPING_DEFAULTS, **({"init_mul": 1.0} if inclusive else {})},
+    ig = {"init_mul"} if ig_networks else set()
+    m = _kwargs(mapping, f"{what} mapping", {**MAPPING_DEFAULTS, **({"init_mul": 1.0} if ig_networks else {})},
                 also_known=set(SYNTHESIS_DEFAULTS) | set(G_MAIN_DEFAULTS) | ig)
-    s = _kwargs(synthesis, f"{what} synthesis", {**SYNTHESIS_DEFAULTS, **({"init_mul": 1.0} if inclusive else {})},
+    s = _kwargs(synthesis, f"{what} synthesis", {**SYNTHESIS_DEFAULTS, **({"init_mul": 1.0} if ig_networks else {})},
                 also_known=set(MAPPING_DEFAULTS) | set(G_MAIN_DEFAULTS) | ig)
     _require(f"{what} mapping", m, "mapping_nonlinearity", "lrelu")
     _require(f"{what} mapping", m, "normalize_latents", True)
@@ -109,12 +109,12 @@ def generator_kwargs(G, what):
     _require(f"{what} synthesis", s, "nonlinearity", "lrelu")
     _require(f"{what} synthesis", s, "resample_kernel", RESAMPLE_KERNEL)
     _require(f"{what} synthesis", s, "dlatent_size", m["dlatent_size"])
-    init_mul = {"init_mul": float(main["init_mul"])} if inclusive else {}
+    init_mul = {"init_mul": float(main["init_mul"])} if ig_networks else {}
     beta = main["dlatent_avg_beta"]
     kwargs = dict(
         z_dim=m["latent_size"],
         # IG's G_mapping has LabelConcat commented out: its networks take no labels whatever label_size says.
-        c_dim=0 if inclusive else m["label_size"],
+        c_dim=0 if ig_networks else m["label_size"],
         w_dim=m["dlatent_size"],
         img_resolution=s["resolution"],
         img_channels=s["num_channels"],
@@ -124,7 +124,7 @@ def generator_kwargs(G, what):
                               **init_mul),
         w_avg_beta=1.0 if beta is None else float(beta),  # None: TF1 does not track w_avg; beta 1 never moves it
     )
-    return kwargs, main, inclusive
+    return kwargs, main, ig_networks
 
 
 SYNTHESIS_LAYERS = {"Conv0_up": "conv0", "Conv1": "conv1", "ToRGB": "torgb"}
@@ -171,20 +171,20 @@ def generator_target(key, value):
 
 
 def discriminator_kwargs(D):
-    """(Discriminator kwargs, inclusive) of a TF1 D."""
+    """(Discriminator kwargs, ig_networks) of a TF1 D."""
     _check_network(D, "D", list(D_FUNCS))
-    inclusive = D.build_func_name == "D_stylegan2_feature"
+    ig_networks = D.build_func_name == "D_stylegan2_feature"
     d = _kwargs(D, "D", D_FUNCS[D.build_func_name])
     _require("D", d, "nonlinearity", "lrelu")
     _require("D", d, "resample_kernel", RESAMPLE_KERNEL)
     # NV's output: dense(max(label_size, 1)) then sum(x * labels) (the 'projection' head). IG's D_stylegan2_feature:
     # dense(1), labels ignored.
-    c_dim = 0 if inclusive else d["label_size"]
+    c_dim = 0 if ig_networks else d["label_size"]
     kwargs = dict(c_dim=c_dim, img_resolution=d["resolution"], img_channels=d["num_channels"],
                   architecture=d["architecture"], fmap_base=d["fmap_base"], fmap_decay=float(d["fmap_decay"]),
                   fmap_min=d["fmap_min"], fmap_max=d["fmap_max"], mbstd_group_size=d["mbstd_group_size"],
                   mbstd_num_channels=d["mbstd_num_features"], head="projection" if c_dim else "unconditional")
-    return kwargs, inclusive
+    return kwargs, ig_networks
 
 
 D_LAYERS = {"FromRGB": "fromrgb", "Conv0": "conv0", "Conv1_down": "conv1", "Skip": "skip"}
@@ -220,11 +220,11 @@ def fill(table, params, target_fn):
 
 def import_tf1(G_net, D_net, Gs_net):
     """(G, D, G_ema, info) from the three TF1Networks of a StyleGAN2/InclusiveGAN pickle."""
-    G_kwargs, main, inclusive_G = generator_kwargs(G_net, "G")
+    G_kwargs, main, ig_G = generator_kwargs(G_net, "G")
     Gs_kwargs, _, _ = generator_kwargs(Gs_net, "Gs")
     if Gs_kwargs != G_kwargs:
         raise Unmappable("Gs: its kwargs differ from G's; NVIDIA's Gs is a clone of G")
-    D_kwargs, inclusive_D = discriminator_kwargs(D_net)
+    D_kwargs, ig_D = discriminator_kwargs(D_net)
 
     G = Generator(name="generator", **G_kwargs)
     G_ema = Generator(name="generator", **G_kwargs)
@@ -235,10 +235,10 @@ def import_tf1(G_net, D_net, Gs_net):
     fill(WeightTable(G_ema, "Gs"), collect_variables(Gs_net), generator_target)
     fill(WeightTable(D, "D"), collect_variables(D_net), discriminator_target)
 
-    inclusive = inclusive_G or inclusive_D
+    ig_networks = ig_G or ig_D
     info = {
-        "method": "inclusive" if inclusive else "stylegan2",
-        "format": "inclusivegan-tf1" if inclusive else "stylegan2-tf1",
+        "method": "stylegan2",  # the networks are StyleGAN2's (IG's init_mul only scales their initialisation)
+        "format": "InclusiveGAN-tf1" if ig_networks else "stylegan2-tf1",
         "networks": f"{G_net.build_func_name}, {D_net.build_func_name}",
         # G_main's truncation defaults (a plain Gs.run truncates with them; NVIDIA 0.5, InclusiveGAN 0.6).
         "truncation_psi": main["truncation_psi"],
