@@ -73,7 +73,7 @@ class Conv2dLayer(keras.layers.Layer):
         gain = activation_funcs[self.activation].def_gain if self.activation in positively_homogeneous else 1.0
         w = cast_to(self.weight * (self.weight_gain * gain), dtype)
         x = conv2d_resample(x, w, self._filter, up=self.up, down=self.down)
-        b = None if self.bias is None else cast_to(self.bias * (self.lr_multiplier * gain), dtype)
+        b = None if self.bias is None else self.bias * (self.lr_multiplier * gain)
         return bias_act(x, b, self.activation, gain=activation_funcs[self.activation].def_gain / gain, clamp=self.clamp)
 
     def compute_output_shape(self, input_shape):

@@ -16,6 +16,7 @@ from stylegan2.ops.bias_act import (
     check_activation,
     positively_homogeneous,
 )
+from stylegan2.ops.mixed import add_float32
 from stylegan2.ops.modulated_conv import modulated_conv2d
 from stylegan2.ops.upfirdn2d import setup_filter
 from stylegan2.precision import cast_to
@@ -162,8 +163,8 @@ class SynthesisLayer(keras.layers.Layer):
         if noise is None:
             noise = self._noise(ops.shape(x)[0], self.noise_mode if noise_mode is None else noise_mode)
         if noise is not None:
-            x = x + cast_to(noise * (self.noise_strength * gain), x.dtype)
-        return bias_act(x, cast_to(self.bias * gain, x.dtype), self.activation, gain=activation_funcs[self.activation].def_gain / gain,
+            x = add_float32(x, noise * (self.noise_strength * gain))
+        return bias_act(x, self.bias * gain, self.activation, gain=activation_funcs[self.activation].def_gain / gain,
                         clamp=self.clamp)
 
     def compute_output_shape(self, x_shape, w_shape):
@@ -231,7 +232,7 @@ class ToRGBLayer(keras.layers.Layer):
         x = cast_to(x, self.compute_dtype)
         fused = self.fused_modconv if fused_modconv is None else fused_modconv
         x = modulated_conv2d(x, self.weight * self.weight_gain, styles, demodulate=False, fused=fused)
-        return bias_act(x, cast_to(self.bias, x.dtype), clamp=self.clamp)
+        return bias_act(x, self.bias, clamp=self.clamp)
 
     def compute_output_shape(self, x_shape, w_shape):
         return tuple(x_shape[:-1]) + (self.channels,)

@@ -5,6 +5,7 @@ import keras
 from keras import ops
 
 from stylegan2.ops.conv2d_resample import conv2d_resample
+from stylegan2.ops.mixed import multiply_float32
 from stylegan2.precision import cast_to
 
 
@@ -49,10 +50,10 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=1, down=1, resample_
         return ops.reshape(x, (-1, height, width, out_channels))
 
     if not fused:
-        x = x * cast_to(ops.reshape(styles, (-1, 1, 1, in_channels)), dtype)  # [NHWI]
+        x = multiply_float32(x, ops.reshape(styles, (-1, 1, 1, in_channels)))  # [NHWI]
         x = conv2d_resample(x, cast_to(weight, dtype), resample_filter, up=up, down=down)  # [NHWO]
         if demodulate:
-            x = x * cast_to(ops.reshape(dcoefs, (-1, 1, 1, out_channels)), dtype)
+            x = multiply_float32(x, ops.reshape(dcoefs, (-1, 1, 1, out_channels)))
         return x
 
     batch_size, height, width, _ = x.shape

@@ -79,6 +79,9 @@ class StyleGAN2Method(Method):
         replica_ctx = tf.distribute.get_replica_context()
         mean_length = replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(lengths)) / pl_batch
         penalty, new_mean = losses.path_length_penalty(lengths, ctx.loop.pl_mean, mean_length, h["pl_decay"])
+        if ctx.loss_scale is not None:
+            # float16: lengths that overflowed skip the step, and must not reach the running mean either.
+            new_mean = tf.where(tf.math.is_finite(new_mean), new_mean, ctx.loop.pl_mean)
         ctx.loop.pl_mean.assign(new_mean)
         loss = penalty * h["pl_weight"]
         return loss, {"Loss/pl_penalty": penalty, "Loss/G/reg": loss}
