@@ -367,6 +367,8 @@ class Generator(keras.Model):
     ```
     """
 
+    mapping_class = MappingNetwork  # a subclass may bring its own (e.g. with modules on z or w), given mapping_kwargs
+
     def __init__(
         self,
         z_dim=512,              # Input latent (z) dimensionality.
@@ -397,7 +399,7 @@ class Generator(keras.Model):
             **self.synthesis_kwargs,
         )
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(
+        self.mapping = self.mapping_class(
             z_dim=z_dim,
             c_dim=c_dim,
             w_dim=w_dim,
@@ -602,8 +604,12 @@ class Discriminator(keras.Model):
         if self.mapping is not None:
             self.mapping.build()
 
-    def features(self, img):
-        """img [N,H,W,C] -> the Dense0 activations [N,nf(0)] that the head reads."""
+    def features(self, img, mbstd_group_size=0):
+        """img [N,H,W,C] -> the Dense0 activations [N,nf(0)] that the head reads.
+
+        mbstd_group_size: the minibatch-std group of this call (0 = the network's; 1 = every image on its own, so
+        an image's features do not depend on the rest of the batch, e.g. for clustering by D's features).
+        """
         _check_shape(self.name, "img", img, (None, self.img_resolution, self.img_resolution, self.img_channels))
 
         def fromrgb(res, x, y):
@@ -626,7 +632,7 @@ class Discriminator(keras.Model):
             x = fromrgb(4, x, cast_to(y, "float32"))
         x = cast_to(x, "float32")  # the epilogue runs in float32 (ADA DiscriminatorEpilogue)
         if self.mbstd is not None:
-            x = self.mbstd(x)
+            x = self.mbstd(x, group_size=mbstd_group_size)
         x = self.conv(x)  # [N,4,4,nf(1)]
         # Flattened in NHWC order; TF1 flattens NCHW, so a weight importer must permute the rows of Dense0's weight.
         x = ops.reshape(x, (-1, 4 * 4 * self.fmaps(1)))

@@ -39,7 +39,8 @@ TRAINING_DEFAULTS = dict(
 # with nf(r - 1) at resolution 2^r; latent = z_dim = w_dim; map = mapping layers; mbstd = minibatch std group size;
 # gamma = R1 weight; batch = global batch size; batch_gpu = per-device batch of one round (NVIDIA `minibatch_gpu`:
 # gradients are accumulated over batch / (batch_gpu * devices) rounds, 8 for config-e/f on one device; batch_gpu must
-# be a multiple of mbstd). The CPU presets take the whole batch in one round.
+# be a multiple of mbstd); training = training hyper-parameters that differ from TRAINING_DEFAULTS. The CPU presets
+# take the whole batch in one round.
 _E = dict(G="skip", D="resnet", fmap_base=8192, fmap_max=512, latent=512, map=8, mbstd=4, gamma=100.0, batch=32, batch_gpu=4)
 _PRESETS = {
     "config-e": dict(
@@ -77,21 +78,25 @@ _PRESETS = {
     ),
     "small": dict(
         _E,
+        D="orig",
         fmap_base=1024,
         fmap_max=32,
         latent=128,
         map=2,
+        mbstd=32,
         gamma=0.01,
-        batch=32,
+        batch=64,
         batch_gpu=32,
-        ema_rampup=0.05,
+        training=dict(pl_weight=0.0, style_mixing_prob=0.0, ema_kimg=500.0, ema_rampup=0.05, lr=0.0025),
         description=(
-            "CPU demo: 32 channels up to 64 px, 2x128 mapping, R1 gamma 0.01; ~13 s/kimg at 32 px on 2 cores "
-            "(G and D steps with lazy R1), digit-like strokes by ~10 kimg."
+            "CPU demo and Stacked MNIST: 32 channels up to 64 px, 2x128 mapping, ADA's cifar training choices (no path "
+            "length, no style mixing, orig D, batch 64 as 2 rounds of 32, mbstd group 32, R1 gamma 0.01, lr 0.0025, "
+            "EMA 500 kimg ramp 0.05)."
         ),
         source=(
-            "This project: 1/16 of config E's channels (64 channels cost 2.3x the time per kimg); 2 mapping layers "
-            "and gamma = 10 * (32/1024)^2 as in ADA's `auto` and `cifar` configs (R1 gamma scales with resolution^2)."
+            "This project: 1/16 of config E's channels (64 channels cost 2.3x the time per kimg); the rest as NVIDIA "
+            "ADA-PyTorch train.py cfg_specs['cifar'] (ref_gpus 2, mb 64, mbstd 32, map 2, lrate 0.0025, gamma 0.01, "
+            "ema 500, ramp 0.05) and training/loss.py defaults for it (pl_weight 0, style_mixing 0, D architecture orig)."
         ),
     ),
     "tiny": dict(
@@ -144,7 +149,7 @@ def get_preset(name):
         ),
         training_kwargs=dict(
             copy.deepcopy(TRAINING_DEFAULTS), r1_gamma=row["gamma"], batch_size=row["batch"], batch_gpu=row["batch_gpu"],
-            **({"ema_rampup": row["ema_rampup"]} if "ema_rampup" in row else {}),
+            **copy.deepcopy(row.get("training", {})),
         ),
     )
 
@@ -157,17 +162,19 @@ def _merge(base, overrides):
     return merged
 
 
-def build_networks(preset_name, img_resolution, img_channels, c_dim=0, d_head=None, G_kwargs=None, D_kwargs=None):
+def build_networks(preset_name, img_resolution, img_channels, c_dim=0, d_head=None, G_kwargs=None, D_kwargs=None,
+                   generator_class=Generator):
     """(G, D) of a preset for a dataset, with every weight created (built from their configs, no forward pass).
 
     d_head: the discriminator head, None = 'projection' when c_dim > 0 (NVIDIA's conditioning), else 'unconditional'.
     G_kwargs, D_kwargs: overrides merged into the preset's, nested dicts key by key, e.g.
     `G_kwargs=dict(synthesis_kwargs=dict(init_mul=0.5), mapping_kwargs=dict(init_mul=0.5))` for InclusiveGAN.
+    generator_class: a Generator subclass taking the same arguments (and any extra ones in G_kwargs).
     """
     preset = get_preset(preset_name)
     if d_head is None:
         d_head = "projection" if c_dim else "unconditional"
-    G = Generator(
+    G = generator_class(
         c_dim=c_dim,
         img_resolution=img_resolution,
         img_channels=img_channels,

@@ -14,6 +14,7 @@ import scipy.io
 from stylegan2.dataset import ImageDataset
 from stylegan2.dataset_tool.cli import run
 from stylegan2.dataset_tool.common import shuffled_order, stack_digits
+from stylegan2.errors import UserError
 
 
 def nv_order(n):
@@ -101,6 +102,32 @@ def test_create_digits_embedded_default(tmp_path):
     images, labels, _ = next(ds.iterate_numpy(batch_size=300))
     assert images.min() == -1.0 and images.max() > 0.9  # dark background, bright strokes
     assert len(np.unique(labels.argmax(1))) > 200
+
+
+def test_create_digits_single_channel_train_and_test_are_disjoint(tmp_path):
+    from sklearn.datasets import load_digits
+
+    from stylegan2.dataset_tool.mnist import load_sklearn_digits
+
+    parts = {}
+    for split, count in (("train", 1497), ("test", 300)):
+        out = str(tmp_path / split)
+        run(["create_digits", out, "--channels", "1", "--split", split, "--lods", "false"])
+        ds = ImageDataset(out)
+        assert ds.num_images == count and ds.shape == [32, 32, 1] and ds.label_dim == 10 and ds.is_onehot
+        images, labels, _ = next(ds.iterate_numpy(batch_size=count))
+        parts[split] = (np.rint((images[:, 2:-2, 2:-2, 0] + 1) * 127.5).astype(np.uint8), labels.argmax(1))
+    digits, classes = load_sklearn_digits()
+    assert len(digits) == len(load_digits().images) == 1797
+    # Every digit lands in exactly one split, with its own label.
+    lookup = {d.tobytes(): c for d, c in zip(digits, classes)}
+    seen = [d.tobytes() for split in parts.values() for d in split[0]]
+    assert len(set(seen)) == len({d.tobytes() for d in digits}) and len(seen) == 1797
+    for images, labels in parts.values():
+        assert all(lookup[d.tobytes()] == c for d, c in zip(images, labels))
+    assert len(np.unique(parts["test"][1])) == 10
+    with pytest.raises(UserError, match="--num_images: only for --channels 3"):
+        run(["create_digits", str(tmp_path / "x"), "--channels", "1", "--num_images", "5"])
 
 
 def test_create_celeba_crop_shuffle_and_attributes(tmp_path):
@@ -193,6 +220,24 @@ def test_create_from_images_and_labels_from_dirs(tmp_path):
     run(["create_from_images", str(tmp_path / "b"), str(tmp_path / "classes"), "--labels_from_dirs", "--shuffle", "0"])
     ds = ImageDataset(str(tmp_path / "b"))
     assert ds.label_names == ["cat", "dog"] and list(ds.class_numbers()) == [0, 0, 0, 1, 1, 1]
+
+
+def test_classes_idx_keeps_a_slice_of_the_sorted_class_folders(tmp_path):
+    """ACGAN-PyTorch's folder.py classes_idx=(start, end): sorted class folders start..end-1, numbered from 0."""
+    fixtures.make_image_folder(str(tmp_path / "classes"), num=8, size=16, subdirs=["n04", "n01", "n03", "n02"])
+    run(["create_from_images", str(tmp_path / "b"), str(tmp_path / "classes"), "--labels_from_dirs", "--shuffle", "0",
+         "--classes_idx", "1,3"])
+    ds = ImageDataset(str(tmp_path / "b"))
+    assert ds.label_names == ["n02", "n03"] and ds.label_dim == 2 and list(ds.class_numbers()) == [0, 0, 1, 1]
+    assert list(fixtures.read_like_nvidia(str(tmp_path / "b"))[0][16][:, 0, 0, 0]) == [3, 7, 2, 6]  # n02's, n03's
+    for argv, fragment in [(["--classes_idx", "2,5"], "--classes_idx 2,5: " + str(tmp_path / "classes") + " has 4 "
+                                                      "class sub-folders; give START,END with 0 <= START < END <= 4"),
+                           (["--classes_idx", "3"], "argument --classes_idx: '3': expected START,END")]:
+        with pytest.raises(UserError) as info:
+            run(["create_from_images", str(tmp_path / "c"), str(tmp_path / "classes"), "--labels_from_dirs", *argv])
+        assert fragment in str(info.value) and not os.path.exists(tmp_path / "c")
+    with pytest.raises(UserError, match="--classes_idx: selects class sub-folders; add --labels_from_dirs"):
+        run(["create_from_images", str(tmp_path / "d"), str(tmp_path / "classes"), "--classes_idx", "0,1"])
 
 
 def test_create_from_images_resize_and_gray(tmp_path):

@@ -298,6 +298,12 @@ def test_digit_classifier_cli_saves_and_classifies_stacked(tmp_path, capsys):
     preds = digit_classifier.classify_stacked(classifier, stacked)
     assert preds.shape == (4, 3) and preds.dtype == np.int64 and preds.min() >= 0 and preds.max() <= 9
     np.testing.assert_array_equal(digit_classifier.classify_stacked(str(output), stacked), preds)
+    digits, confidence = digit_classifier.predict_stacked(classifier, stacked)
+    logits = np.asarray(classifier(((stacked[:, 2:-2, 2:-2, 1:2] + 1) / 2).astype(np.float32), training=False))
+    softmax = np.exp(logits - logits.max(1, keepdims=True))
+    softmax /= softmax.sum(1, keepdims=True)  # channel 1 (green) of each image, by hand
+    np.testing.assert_array_equal(digits, preds)
+    np.testing.assert_allclose(confidence[:, 1], softmax.max(1), rtol=1e-5)
     modes = preds[:, 0] + 10 * preds[:, 1] + 100 * preds[:, 2]
     np.testing.assert_array_equal(stacked_predictions(preds), modes)
     with pytest.raises(UserError, match="digit classifier not found"):

@@ -364,3 +364,14 @@ def test_minibatch_std_rejects_indivisible_batch():
         MinibatchStdLayer(group_size=4)(randn(6, 3, 3, 4))
     with pytest.raises(ValueError, match="num_channels=3"):
         MinibatchStdLayer(num_channels=3)(randn(4, 3, 3, 4))
+
+
+def test_minibatch_std_group_size_of_one_call():
+    """A call's own group size (D features per image, e.g. for clustering) against the NumPy recipe; 0 keeps the
+    layer's."""
+    layer = MinibatchStdLayer(group_size=4)
+    x = randn(8, 3, 3, 4)
+    close(layer(x, group_size=1), np_minibatch_std(x, 1, 1), atol=1e-5)
+    close(layer(x, group_size=2), np_minibatch_std(x, 2, 1), atol=1e-5)
+    close(layer(x, group_size=0), np_minibatch_std(x, 4, 1), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(layer(x, group_size=1))[..., -1], 1e-4, rtol=1e-3)  # sqrt(1e-8)

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from stylegan2.dataset import ImageDataset
+from stylegan2.errors import UserError
 from stylegan2.metrics import arithmetic, feature_nets, protocols  # noqa: F401  (protocols registers the metrics)
 from stylegan2.metrics import cli as metrics_cli
 from stylegan2.metrics.runner import MetricContext, run_metrics
@@ -201,3 +202,23 @@ def test_training_computes_metrics_at_snapshots(setup, tmp_path, monkeypatch):
     assert open(os.path.join(run_dir, "log.txt")).read().count("fid50k") >= 2
     options = json.load(open(os.path.join(run_dir, "training_options.json")))
     assert options["metrics"] == ["fid50k"] and options["metric_settings"]["num_images"] == 16
+
+
+def test_generated_for_one_class_of_a_conditional_generator_and_of_the_reals(tmp_path):
+    """MetricContext.generated(num, class_idx=k): every label the one-hot of class k (per-class metrics); with
+    G = None the dataset's records of class k; a class out of range is one line."""
+    labels = np.arange(20) % 10
+    images = np.broadcast_to((labels * 25).astype(np.uint8)[:, None, None, None], (20, 1, 16, 16))
+    with TFRecordExporter(str(tmp_path / "ds"), 20, progress=False) as tfr:
+        tfr.add_images(np.ascontiguousarray(images))
+        tfr.add_labels(np.eye(10)[labels], label_kind="onehot")
+    dataset = ImageDataset(str(tmp_path / "ds"))
+    G, _ = build_networks("tiny", 16, 1, c_dim=10)
+    ctx = MetricContext(G, dataset, batch_size=8)
+    batch = next(ctx.generated(4, seed_offset=2, class_idx=6))
+    z = np.random.RandomState(2).randn(8, G.z_dim).astype(np.float32)
+    np.testing.assert_allclose(batch, G(z, np.eye(10, dtype=np.float32)[[6] * 8])[:4], atol=1e-5)
+    reals = np.concatenate(list(MetricContext(None, dataset, batch_size=8).generated(5, class_idx=4)))
+    assert reals.shape == (2, 16, 16, 1) and np.allclose(reals, 100 / 127.5 - 1, atol=1e-6)  # class 4's 2 records
+    with pytest.raises(UserError, match="class 10: out of range; the network has 10 classes"):
+        next(ctx.generated(4, class_idx=10))

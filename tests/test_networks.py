@@ -463,3 +463,15 @@ def test_w_avg_update_under_mirrored_strategy():
     assert len(replicas) == 2
     for value in replicas:
         close(value, G1.w_avg, atol=1e-6)
+
+
+def test_discriminator_features_of_each_image_alone():
+    """mbstd_group_size=1: an image's features are those it has in a batch of its own (independent of the batch),
+    while the network's group of 4 mixes the batch."""
+    D = tiny_D(8)
+    perturb(D)
+    img = randn(8, 8, 8, 3)
+    alone = np.concatenate([np.asarray(D.features(img[i:i + 1])) for i in range(8)])
+    close(D.features(img, mbstd_group_size=1), alone, atol=1e-5)
+    close(D.features(img[::-1], mbstd_group_size=1), alone[::-1], atol=1e-5)
+    assert np.abs(np.asarray(D.features(img)) - alone).max() > 1e-3

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BASE_COMMIT = "a48c88400c6926b819db94644666db9fd4d3f77d"  # main as merged into mixed precision (issue 18)
+BASE_COMMIT = "b09fc73bf893f815fc8939965f107a020fd979f6"  # main as last merged into mixed precision (issue 18)
 SCRIPT = os.path.join(ROOT, "tests", "default_path_values.py")
 
 

@@ -42,15 +42,32 @@ def test_unknown_preset_is_a_user_error():
         assert name in message
 
 
+# NVIDIA ADA-PyTorch train.py, cfg_specs["cifar"] and its `if cfg == 'cifar'` block, named as ours.
+ADA_CIFAR_TRAINING = dict(pl_weight=0.0, style_mixing_prob=0.0, ema_kimg=500.0, ema_rampup=0.05, lr=0.0025,
+                          r1_gamma=0.01, batch_size=64, batch_gpu=32)  # mb 64 over ref_gpus 2
+
+
 def test_training_hyper_parameters_are_nvidia_defaults():
     assert TRAINING_DEFAULTS == {**NV_TRAINING, "ema_rampup": None}  # no EMA ramp-up in NVIDIA's TF1 code
     for name in list_presets():
         training = get_preset(name)["training_kwargs"]
+        if name == "small":
+            continue
         assert {k: training[k] for k in NV_TRAINING} == NV_TRAINING
-        # ADA's ramp-up (half-life <= 5% of the images seen) only in the CPU demo preset, for short runs.
-        assert training["ema_rampup"] == (0.05 if name == "small" else None)
+        assert training["ema_rampup"] is None
         mbstd = get_preset(name)["D_kwargs"]["mbstd_group_size"]
         assert training["batch_gpu"] % mbstd == 0 and training["batch_size"] % training["batch_gpu"] == 0
+
+
+def test_small_takes_ada_cifar_training_choices():
+    small = get_preset("small")
+    training = small["training_kwargs"]
+    assert {k: training[k] for k in ADA_CIFAR_TRAINING} == ADA_CIFAR_TRAINING
+    rest = {k: v for k, v in training.items() if k not in ADA_CIFAR_TRAINING}
+    assert rest == {k: v for k, v in NV_TRAINING.items() if k not in ADA_CIFAR_TRAINING}
+    assert small["D_kwargs"]["architecture"] == "orig" and small["D_kwargs"]["mbstd_group_size"] == 32
+    assert small["G_kwargs"]["synthesis_kwargs"]["architecture"] == "skip"
+    assert small["G_kwargs"]["mapping_kwargs"]["num_layers"] == 2
 
 
 def test_config_e_and_f_match_nvidia():

@@ -11,6 +11,15 @@ from stylegan2.errors import UserError, exit_on_user_error
 from stylegan2.flags import OneLineParser, str2bool
 
 
+def _index_range(text):
+    """'START,END' -> (START, END)."""
+    try:
+        start, end = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected START,END (two integers)") from None
+    return start, end
+
+
 def _build_parser(prog):
     parser = OneLineParser(
         prog=prog,
@@ -67,11 +76,16 @@ def _build_parser(prog):
     p.add_argument("--random_seed", type=int, default=123, help="Random seed")
     tfds_options(p, "train (train-*) or test (t10k-*)")
 
-    p = command("create_digits", "Create the embedded default dataset: scikit-learn's digits stacked like "
-                "Stacked MNIST (32x32x3, 1000 classes); needs no download.", "create_digits datasets/digits")
+    p = command("create_digits", "Create the embedded default dataset from scikit-learn's digits (no download): "
+                "stacked like Stacked MNIST (32x32x3, 1000 classes), or single digits (--channels 1, 32x32x1, "
+                "10 classes).", "create_digits datasets/digits")
     output(p)
-    p.add_argument("--num_images", type=int, default=10000, help="Number of composite images to create")
-    p.add_argument("--random_seed", type=int, default=123, help="Random seed")
+    p.add_argument("--num_images", type=int, default=None, help="Number of composite images to create (--channels "
+                                                                 "3; default 10000)")
+    p.add_argument("--random_seed", type=int, default=123, help="Random seed of the stacking")
+    p.add_argument("--channels", type=int, default=3, help="3 = three stacked digits per image, 1 = single digits")
+    p.add_argument("--split", default="all", choices=["all", "train", "test"],
+                   help="Digits used: all 1,797, or a fixed disjoint train (1,497) / test (300) split")
 
     p = command("create_cifar10", "Create dataset for CIFAR-10.", "create_cifar10 datasets/cifar10 ~/downloads/cifar10")
     output(p)
@@ -123,6 +137,9 @@ def _build_parser(prog):
                         "power-of-two, one size)")
     p.add_argument("--labels_from_dirs", action="store_true",
                    help="One sub-folder per class; labels are one-hot over the sorted sub-folder names")
+    p.add_argument("--classes_idx", type=_index_range, default=None, metavar="START,END",
+                   help="With --labels_from_dirs: only the sorted sub-folders START..END-1, as classes 0..END-START-1 "
+                        "(AC-GAN's ImageNet subsets; default: all)")
 
     p = command("create_from_hdf5", "Create dataset from legacy HDF5 archive.",
                 "create_from_hdf5 datasets/celebahq ~/downloads/celeba-hq-1024x1024.h5")

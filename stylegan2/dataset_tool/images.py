@@ -32,8 +32,9 @@ def _to_chw(img, channels):
     return img.transpose(2, 0, 1)
 
 
-def _scan_folder(image_dir, labels_from_dirs):
-    """Image files (sorted) and, with labels_from_dirs, the class number of each and the sorted class names."""
+def _scan_folder(image_dir, labels_from_dirs, classes_idx=None):
+    """Image files (sorted) and, with labels_from_dirs, the class number of each and the sorted class names; with
+    classes_idx (start, end), only the sorted sub-folders start..end-1, numbered from 0 (ACGAN-PyTorch's folder.py)."""
     if not os.path.isdir(image_dir):
         raise UserError(f"{image_dir}: image directory not found")
     if not labels_from_dirs:
@@ -42,6 +43,12 @@ def _scan_folder(image_dir, labels_from_dirs):
             raise UserError(f"{image_dir}: no .png/.jpg images here (use --labels_from_dirs for one sub-folder per class)")
         return files, None, None
     classes = sorted(d for d in os.listdir(image_dir) if os.path.isdir(os.path.join(image_dir, d)))
+    if classes_idx is not None:
+        start, end = classes_idx
+        if not 0 <= start < end <= len(classes):
+            raise UserError(f"--classes_idx {start},{end}: {image_dir} has {len(classes)} class sub-folders; give "
+                            f"START,END with 0 <= START < END <= {len(classes)}")
+        classes = classes[start:end]
     files, labels = [], []
     for number, name in enumerate(classes):
         found = list_images(os.path.join(image_dir, name))
@@ -66,13 +73,15 @@ def _inspect(path):
 
 
 def create_from_images(tfrecord_dir, image_dir, shuffle=1, num_images=0, num_shifts=0, resolution=None,
-                       labels_from_dirs=False, export=ExportOptions()):
+                       labels_from_dirs=False, classes_idx=None, export=ExportOptions()):
     """A folder of PNG/JPG images (NV create_from_images): square power-of-two images of one size, or any size
     with --resolution (centre crop + Lanczos resize). Grayscale folders stay 1-channel; anything else is RGB."""
     export.check(tfrecord_dir)
     if resolution is not None and not _is_power_of_two(resolution):
         raise UserError(f"--resolution {resolution}: must be a power of two >= 4")
-    files, labels, class_names = _scan_folder(image_dir, labels_from_dirs)
+    if classes_idx is not None and not labels_from_dirs:
+        raise UserError("--classes_idx: selects class sub-folders; add --labels_from_dirs")
+    files, labels, class_names = _scan_folder(image_dir, labels_from_dirs, classes_idx)
     picked = select_first(list(range(len(files))), num_images, num_shifts)
     files = [files[i] for i in picked]
     labels = labels[picked] if labels is not None else None
@@ -94,6 +103,8 @@ def create_from_images(tfrecord_dir, image_dir, shuffle=1, num_images=0, num_shi
     ordered = [files[i] for i in order]
     source = {"kind": "images", "dir": image_dir, "shuffle": int(shuffle), "resolution": resolution,
               "labels_from_dirs": bool(labels_from_dirs), "num_images": num_images, "num_shifts": num_shifts}
+    if classes_idx is not None:
+        source["classes_idx"] = list(classes_idx)
     with export.exporter(tfrecord_dir, len(files), source) as tfr:
         for img in map_ordered(lambda p: center_crop_resize(read_image(p, mode), resolution), ordered):
             tfr.add_image(_to_chw(img, channels))

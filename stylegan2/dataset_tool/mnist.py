@@ -120,12 +120,44 @@ def load_sklearn_digits():
     return big, bunch.target.astype(np.int64)
 
 
-def create_digits(tfrecord_dir, num_images=10000, random_seed=123, export=ExportOptions()):
-    """The embedded default dataset: scikit-learn's handwritten digits stacked like Stacked MNIST (32x32x3,
-    1000-class labels). Needs no download, so the demo and the tests run anywhere."""
+DIGITS_TEST_SIZE = 300  # scikit-learn's digits have no test split: these 300 (seeded) are held out as one
+DIGITS_SPLIT_SEED = 0
+
+
+def split_sklearn_digits(digits, classes, split):
+    """The 'all', 'train' (1,497) or 'test' (300) part of scikit-learn's digits, in their stored order; the test
+    digits are the last 300 of RandomState(0).permutation(1797)."""
+    if split == "all":
+        return digits, classes
+    if split not in ("train", "test"):
+        raise UserError(f"--split {split}: choose all, train or test")
+    held = np.zeros(len(digits), bool)
+    held[np.random.RandomState(DIGITS_SPLIT_SEED).permutation(len(digits))[-DIGITS_TEST_SIZE:]] = True
+    keep = held if split == "test" else ~held
+    return digits[keep], classes[keep]
+
+
+def create_digits(tfrecord_dir, num_images=None, random_seed=123, channels=3, split="all", export=ExportOptions()):
+    """The embedded default dataset from scikit-learn's handwritten digits; needs no download, so the demo and the
+    tests run anywhere. channels 3: stacked like Stacked MNIST (32x32x3, 1000-class labels, num_images composites,
+    default 10,000); channels 1: like create_mnist (32x32x1, 10-class labels, every digit of the split once,
+    shuffled). split: all, or train / test (1,497 / 300 digits, disjoint: e.g. a GAN on train, a classifier on
+    test)."""
     export.check(tfrecord_dir)
+    if channels not in (1, 3):
+        raise UserError(f"--channels {channels}: choose 1 (single digits) or 3 (stacked)")
+    digits, classes = split_sklearn_digits(*load_sklearn_digits(), split)
+    source = {"kind": "sklearn_digits", "random_seed": random_seed, "channels": channels, "split": split}
+    if channels == 1:
+        if num_images is not None:
+            raise UserError("--num_images: only for --channels 3 (stacked); --channels 1 writes every digit of the "
+                            "split once")
+        order = shuffled_order(len(digits))
+        with export.exporter(tfrecord_dir, len(digits), source) as tfr:
+            tfr.add_images(pad_28_to_32(digits)[order][:, np.newaxis])
+            tfr.add_labels(onehot(classes[order], 10), label_names=[str(d) for d in range(10)], label_kind="onehot")
+        return
+    num_images = 10000 if num_images is None else num_images
     if num_images < 1:
         raise UserError(f"--num_images {num_images}: must be at least 1")
-    digits, classes = load_sklearn_digits()
-    source = {"kind": "sklearn_digits", "random_seed": random_seed}
     _write_stacked(tfrecord_dir, pad_28_to_32(digits), classes, num_images, random_seed, source, export)

@@ -27,12 +27,12 @@ class MinibatchStdLayer(keras.layers.Layer):
                 f"MinibatchStdLayer: {input_shape[-1]} channels cannot be split into num_channels={self.num_channels} groups."
             )
 
-    def _group_size(self, x):
+    def _group_size(self, x, group_size):
         """G: a Python int, or a tensor when the batch size is unknown while tracing (the reshape then checks it)."""
         n = x.shape[0]
         if n is None:
-            return ops.shape(x)[0] if self.group_size is None else ops.minimum(self.group_size, ops.shape(x)[0])
-        G = n if self.group_size is None else min(self.group_size, n)
+            return ops.shape(x)[0] if group_size is None else ops.minimum(group_size, ops.shape(x)[0])
+        G = n if group_size is None else min(group_size, n)
         if n % G:
             raise ValueError(
                 f"MinibatchStdLayer: batch size {n} is not divisible by the group size {G}; "
@@ -40,9 +40,11 @@ class MinibatchStdLayer(keras.layers.Layer):
             )
         return G
 
-    def call(self, x):
+    def call(self, x, group_size=0):
+        """group_size: this call's group size instead of the layer's (0 = the layer's; 1 = each sample alone, so
+        its output does not depend on the rest of the batch: the std channel is then the constant sqrt(1e-8))."""
         _, H, W, C = x.shape
-        G = self._group_size(x)
+        G = self._group_size(x, self.group_size if group_size == 0 else group_size)
         F = self.num_channels
         c = C // F
         y = ops.reshape(x, (G, -1, H, W, F, c))     # [GnHWFc] Split N into n groups of size G, C into F groups of size c.

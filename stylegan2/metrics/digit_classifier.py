@@ -126,8 +126,9 @@ def load_classifier(path):
                         f" train it again") from None
 
 
-def classify_stacked(classifier, images, batch_size=1024):
-    """Per-channel digits of Stacked-MNIST images: [N,H,W,C] in [-1,1] (generator output) -> int64 [N,C].
+def digit_probabilities(classifier, images, batch_size=1024):
+    """Softmax probabilities of the digit in each channel: [N,H,W,C] in [-1,1] (generator output) -> float32
+    [N,C,10]. Single digits are C = 1.
 
     32x32 images (28x28 digits padded by 2) are cropped to their central 28x28; 28x28 are used as they are; other
     sizes are resized to 32x32 (bilinear) and then cropped. `classifier` is a Keras model or a .keras path.
@@ -138,7 +139,7 @@ def classify_stacked(classifier, images, batch_size=1024):
         classifier = load_classifier(classifier)
     x = tf.convert_to_tensor(images, tf.float32)
     if x.shape.rank != 4:
-        raise UserError(f"classify_stacked: images of shape {x.shape.as_list()}, expected [N,H,W,C] in [-1,1]")
+        raise UserError(f"digit classifier: images of shape {x.shape.as_list()}, expected [N,H,W,C] in [-1,1]")
     n, h, w, c = x.shape
     if (h, w) != (INPUT_SIZE, INPUT_SIZE):
         if (h, w) != (INPUT_SIZE + 2 * PAD,) * 2:
@@ -146,9 +147,21 @@ def classify_stacked(classifier, images, batch_size=1024):
         x = x[:, PAD:-PAD, PAD:-PAD, :]
     digits = tf.reshape(tf.transpose((tf.clip_by_value(x, -1.0, 1.0) + 1.0) / 2.0, [0, 3, 1, 2]),
                         [-1, INPUT_SIZE, INPUT_SIZE, 1])
-    logits = np.concatenate([np.asarray(classifier(digits[i:i + batch_size], training=False))
-                             for i in range(0, len(digits), batch_size)])
-    return np.argmax(logits, axis=1).reshape(n, c).astype(np.int64)
+    probs = np.concatenate([np.asarray(tf.nn.softmax(classifier(digits[i:i + batch_size], training=False)))
+                            for i in range(0, len(digits), batch_size)])
+    return probs.reshape(n, c, -1).astype(np.float32)
+
+
+def predict_stacked(classifier, images, batch_size=1024):
+    """Per-channel digits and their softmax probabilities: [N,H,W,C] in [-1,1] -> (int64 [N,C], float32 [N,C])."""
+    probs = digit_probabilities(classifier, images, batch_size)
+    return np.argmax(probs, axis=2).astype(np.int64), np.max(probs, axis=2)
+
+
+def classify_stacked(classifier, images, batch_size=1024):
+    """Per-channel digits of Stacked-MNIST images: [N,H,W,C] in [-1,1] (generator output) -> int64 [N,C]
+    (the argmax of `digit_probabilities`)."""
+    return predict_stacked(classifier, images, batch_size)[0]
 
 
 @exit_on_user_error

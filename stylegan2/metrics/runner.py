@@ -129,19 +129,27 @@ class MetricContext:
             self._generate_fn = generate if self.strategy.num_replicas_in_sync > 1 else replica_generate
         return self._generate_fn
 
-    def generated(self, num, seed_offset=0):
+    def generated(self, num, seed_offset=0, class_idx=None):
         """Batches of G(z, c) in [-1,1] (float32 NHWC tensors), z ~ N(0, I) and c as the snapshot's method draws them
-        (stylegan2.sampling: e.g. the label rows of random records);
-        `num` images in all, from a fixed seed (the same images for every snapshot)."""
+        (stylegan2.sampling: e.g. the label rows of random records), or every c the one-hot of class `class_idx`
+        (per-class metrics of a conditional G); `num` images in all, from a fixed seed (the same images for every
+        snapshot). With G = None (the dataset itself), the reals, or the reals of class `class_idx`."""
+        if class_idx is not None:
+            c_dim = self.dataset.label_dim if self.G is None else self.G.c_dim
+            if not 0 <= class_idx < c_dim:
+                raise UserError(f"class {class_idx}: out of range; the {'dataset' if self.G is None else 'network'} "
+                                f"has {c_dim} classes")
         if self.G is None:
-            yield from self.reals(min(num, self.dataset.num_images))
+            yield from (self.reals(min(num, self.dataset.num_images)) if class_idx is None
+                        else self.reals_of_class(num, class_idx))
             return
         rnd = np.random.RandomState(self.seed + seed_offset)
         batch = self.batch_size - self.batch_size % self.strategy.num_replicas_in_sync or self.strategy.num_replicas_in_sync
         done = 0
         while done < num:
             z = rnd.randn(batch, self.G.z_dim).astype(np.float32)
-            c = self.sampling.labels_batch(batch, rnd, self.dataset)
+            c = (self.sampling.labels_batch(batch, rnd, self.dataset) if class_idx is None
+                 else self.sampling.one_hot([class_idx] * batch))
             images = self._generator()(tf.constant(self.sampling.latents(z), tf.float32), tf.constant(c))
             take = min(batch, num - done)
             done += take
@@ -154,6 +162,18 @@ class MetricContext:
             take = min(len(images), num - done)
             done += take
             yield tf.constant(images[:take])
+            if done >= num:
+                return
+
+    def reals_of_class(self, num, class_idx):
+        """Batches of the first `num` records of class `class_idx` (one-hot labels), unshuffled, in [-1,1]."""
+        self.dataset.class_numbers()  # a one-line error for labels that are not one class per image
+        done = 0
+        for images, labels, _indices in self.dataset.iterate_numpy(self.batch_size, mirror=self.mirror):
+            images = images[np.argmax(labels, axis=1) == class_idx][:num - done]
+            if len(images):
+                done += len(images)
+                yield tf.constant(images)
             if done >= num:
                 return
 
