@@ -27,6 +27,8 @@ import PIL.Image
 from stylegan2.errors import UserError, exit_on_user_error
 from stylegan2.flags import OneLineParser, add_flags, finite_float
 from stylegan2.images import make_grid, save_image, to_uint8
+from stylegan2.precision import DEFAULT_FP16_RES, add_precision_flags, check_precision_flags
+from stylegan2.precision import resolve as resolve_precision
 from stylegan2.rundir import create_run_dir
 from stylegan2.sampling import Sampling
 
@@ -86,17 +88,18 @@ def generation_flag_owners():
     return {f.name: (cls.name, f) for cls in method_classes() for f in cls.generation_flags}
 
 
-def load_network(path, options=None):
+def load_network(path, options=None, precision="fp32", fp16_res=4):
     """(G, sampling) of a snapshot file or run directory, sampled as its training method records (stylegan2.sampling).
 
     options: {name: value} of the method generation flags given on the command line (Method.generation_flags).
+    precision, fp16_res: how G computes ('fp32', 'bf16', 'fp16'; stylegan2.precision).
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise UserError(f"{path}: network snapshot not found; pass a network-snapshot-*.keras file or a run directory")
     from stylegan2.training.snapshot import open_for_sampling
 
-    _, G, sampling = open_for_sampling(path, options)
+    _, G, sampling = open_for_sampling(path, options, precision, fp16_res)
     return G, sampling
 
 
@@ -448,6 +451,7 @@ def build_parser(prog="run_generator.py"):
         p.add_argument("--result-dir", default="results", metavar="DIR",
                        help="Root directory for run results; output goes to a new <DIR>/<NNNNN>-<subcommand>/ "
                             "(default: %(default)s)")
+        add_precision_flags(p)
         add_generation_flags(p)
 
     p = command("generate-images", "Generate images: one per seed (NVIDIA) or --num-images from RandomState(0) "
@@ -498,9 +502,13 @@ def add_generation_flags(parser):
 # directory, so a bad flag never leaves an empty run directory behind.
 
 
-def _load(network_pkl, method_options):
+def _load(network_pkl, method_options, precision=None):
     print(f'Loading networks from "{network_pkl}"...', flush=True)
-    return load_network(network_pkl, method_options)
+    precision, fp16_res = precision or ("fp32", DEFAULT_FP16_RES)
+    if precision == "auto":
+        precision, reason = resolve_precision("auto")
+        print(f"Precision: {precision} (auto: {reason})", flush=True)
+    return load_network(network_pkl, method_options, precision, fp16_res)
 
 
 def _make_outdir(result_dir, desc):
@@ -511,7 +519,7 @@ def _make_outdir(result_dir, desc):
 
 
 def generate_images_command(network_pkl, seeds, num_images, truncation_psi, truncation_cutoff, class_idx,
-                            noise_mode, minibatch_size, result_dir, method_options=None):
+                            noise_mode, minibatch_size, result_dir, method_options=None, precision=None):
     class_idx = parse_class(class_idx)
     seeds = None if seeds is None else parse_seeds(seeds)
     if num_images is None and seeds is None:
@@ -519,7 +527,7 @@ def generate_images_command(network_pkl, seeds, num_images, truncation_psi, trun
     _check_batch(minibatch_size)
     if num_images is not None and num_images < 1:
         raise UserError(f"--num-images {num_images}: must be at least 1")
-    G, sampling = _load(network_pkl, method_options)
+    G, sampling = _load(network_pkl, method_options, precision)
     _check_truncation(G, truncation_cutoff)
     class_labels(G, class_idx, [0], sampling)
     outdir = _make_outdir(result_dir, "generate-images")
@@ -533,13 +541,13 @@ def generate_images_command(network_pkl, seeds, num_images, truncation_psi, trun
 
 
 def style_mixing_command(network_pkl, row_seeds, col_seeds, col_styles, truncation_psi, truncation_cutoff, class_idx,
-                         noise_mode, minibatch_size, result_dir, method_options=None):
+                         noise_mode, minibatch_size, result_dir, method_options=None, precision=None):
     class_idx = parse_class(class_idx)
     row_seeds = parse_seeds(row_seeds, "--row-seeds")
     col_seeds = parse_seeds(col_seeds, "--col-seeds")
     col_styles = parse_range(col_styles, "--col-styles")
     _check_batch(minibatch_size)
-    G, sampling = _load(network_pkl, method_options)
+    G, sampling = _load(network_pkl, method_options, precision)
     _check_truncation(G, truncation_cutoff)
     check_col_styles(G, col_styles)
     class_labels(G, class_idx, [0], sampling)
@@ -551,12 +559,12 @@ def style_mixing_command(network_pkl, row_seeds, col_seeds, col_styles, truncati
 
 
 def interpolate_command(network_pkl, seeds, steps, space, output, truncation_psi, truncation_cutoff, class_idx,
-                        noise_mode, minibatch_size, result_dir, method_options=None):
+                        noise_mode, minibatch_size, result_dir, method_options=None, precision=None):
     class_idx = parse_class(class_idx)
     seeds = parse_seeds(seeds)
     _check_interpolation(seeds, steps)
     _check_batch(minibatch_size)
-    G, sampling = _load(network_pkl, method_options)
+    G, sampling = _load(network_pkl, method_options, precision)
     _check_truncation(G, truncation_cutoff)
     class_labels(G, class_idx, [0], sampling)
     outdir = _make_outdir(result_dir, "interpolate")
@@ -577,9 +585,10 @@ def run(argv, prog="run_generator.py"):
     """Runs one subcommand; returns its run directory. Raises UserError for bad input (flags, files, values)."""
     args = vars(build_parser(prog).parse_args(argv))
     command = args.pop("command")
+    precision = check_precision_flags(args.pop("precision"), args.pop("fp16_res"))
     method_options = {name: args.pop(name) for name in generation_flag_owners() if name in args}
     method_options = {k: v for k, v in method_options.items() if v is not None}
-    return COMMANDS[command](**args, method_options=method_options)
+    return COMMANDS[command](**args, method_options=method_options, precision=precision)
 
 
 @exit_on_user_error

@@ -18,33 +18,43 @@ def d_logistic(real_logits, fake_logits):
     return tf.reshape(tf.nn.softplus(fake_logits), [-1]) + tf.reshape(tf.nn.softplus(-real_logits), [-1])
 
 
-def r1_penalty(discriminate, reals, labels):
+def r1_penalty(discriminate, reals, labels, loss_scale=None):
     """R1 (Mescheder et al. 2018): ||dD(x)/dx||^2 summed over H, W, C, per sample. Multiply by gamma/2.
 
     `discriminate(images, labels)` returns the logits [N,1]. The sum of logits is taken inside the inner tape
-    (environment.md §3: otherwise the gradient is None).
+    (environment.md §3: otherwise the gradient is None). `loss_scale` (float16 training): the gradient is taken of
+    the scaled sum and unscaled, so that it does not underflow in float16 layers (NVIDIA's loss.py,
+    apply/undo_loss_scaling around the R1 gradient).
     """
     with tf.GradientTape() as tape:
         tape.watch(reals)
         logits = discriminate(reals, labels)
         total = tf.reduce_sum(logits)
+        if loss_scale is not None:
+            total = total * loss_scale
     grads = tape.gradient(total, reals)
+    if loss_scale is not None:
+        grads = grads / loss_scale
     return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]), logits
 
 
-def path_lengths(synthesize, ws, noise_images):
+def path_lengths(synthesize, ws, noise_images, loss_scale=None):
     """Path length (Karras et al. 2020, eq. 4): || J_w^T y ||_2 with y ~ N(0, I) / sqrt(H*W), per sample.
 
     `synthesize(ws)` maps [N, num_ws, w_dim] to images [N,H,W,C]; `noise_images` is y before scaling, shaped like
     the images. The gradient is summed over w_dim and averaged over the num_ws layers, then square-rooted
-    (NV: sqrt(mean_L(sum_512 g^2))). Returns lengths [N] and the images.
+    (NV: sqrt(mean_L(sum_512 g^2))). Returns lengths [N] and the images. `loss_scale`: as in `r1_penalty`.
     """
     with tf.GradientTape() as tape:
         tape.watch(ws)
         images = synthesize(ws)
         height, width = images.shape[1], images.shape[2]
         total = tf.reduce_sum(images * noise_images / float((height * width) ** 0.5))
+        if loss_scale is not None:
+            total = total * loss_scale
     grads = tape.gradient(total, ws)
+    if loss_scale is not None:
+        grads = grads / loss_scale
     return tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2), axis=1)), images
 
 

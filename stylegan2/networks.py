@@ -21,6 +21,7 @@ from stylegan2.layers import (
     ToRGBLayer,
 )
 from stylegan2.ops import downsample2d, setup_filter, upsample2d
+from stylegan2.precision import cast_to, fp16_resolution, set_layer_dtype
 
 ARCHITECTURES = ("orig", "skip", "resnet")
 D_HEADS = ("unconditional", "projection", "multi_logit", "auxiliary", "cmap")
@@ -194,6 +195,8 @@ class SynthesisNetwork(keras.Model):
 
     Noise: `self.convs[i]` (w index i) adds noise of shape [N, *noise_shapes[i], 1]. Pass `noise` (a list of those
     tensors) to draw it yourself, e.g. for the global batch from one seeded generator under tf.distribute.
+
+    Mixed precision: `set_precision` (ADA's `num_fp16_res`); the image skips stay float32 and so does the output.
     """
 
     def __init__(
@@ -232,8 +235,7 @@ class SynthesisNetwork(keras.Model):
         self.num_ws = 2 * self.resolution_log2 - 2
         self._filter = setup_filter()
 
-        layer_kwargs = dict(w_dim=w_dim, fused_modconv=fused_modconv, init_mul=init_mul, clamp=conv_clamp,
-                            dtype=self.dtype_policy)
+        layer_kwargs = dict(w_dim=w_dim, fused_modconv=fused_modconv, init_mul=init_mul, dtype=self.dtype_policy)
         conv_kwargs = dict(layer_kwargs, noise_mode=noise_mode)
         self.const = ConstantInput(self.fmaps(1), name="b4.const", dtype=self.dtype_policy)
         self.convs = [SynthesisLayer(self.fmaps(1), resolution=4, name="b4.conv1", **conv_kwargs)]
@@ -251,6 +253,23 @@ class SynthesisNetwork(keras.Model):
                     )
             if architecture == "skip" or r == self.resolution_log2:
                 self.torgbs[res] = ToRGBLayer(img_channels, name=f"b{res}.torgb", **layer_kwargs)
+        self.set_conv_clamp(conv_clamp)
+
+    def set_conv_clamp(self, conv_clamp):
+        """Clip the outputs of the convs and ToRGBs to +-conv_clamp (ADA), None = no clipping; recorded in the config."""
+        self.conv_clamp = conv_clamp
+        for layer in (*self.convs, *self.torgbs.values()):
+            layer.clamp = conv_clamp
+
+    def set_precision(self, dtype, num_fp16_res):
+        """The layers of the `num_fp16_res` highest resolutions (ADA `num_fp16_res`; never 4x4) compute in `dtype`
+        ('bfloat16' or 'float16'), the others in float32 ('float32': all). Weights stay float32; not recorded in the
+        config (see stylegan2.precision)."""
+        first = fp16_resolution(self.img_resolution, num_fp16_res)
+        layers = [(layer.resolution, layer) for layer in self.convs]
+        layers += list(self.torgbs.items()) + list(self.skips.items())
+        for res, layer in layers:
+            set_layer_dtype(layer, dtype if res >= first else "float32")
 
     def fmaps(self, stage):
         """Feature maps at `stage` (TF1 `nf`); resolution 2^r has fmaps(r - 1)."""
@@ -292,6 +311,7 @@ class SynthesisNetwork(keras.Model):
 
         def torgb(r, x, img):
             t = self.torgbs[2**r](x, ws[:, 2 * r - 3], fused_modconv=fused_modconv)
+            t = cast_to(t, "float32")  # the image skips add in float32 (ADA)
             return t if img is None else img + t
 
         x = conv(0, self.const(ws))  # [N,4,4,nf(1)]
@@ -455,7 +475,8 @@ class Discriminator(keras.Model):
     - 'cmap': ADA's label conditioning, `b4.out` Dense(cmap_dim), then sum(out * mapping(c), axis=1) / sqrt(cmap_dim)
       -> [N,1], with `mapping` a MappingNetwork (z_dim 0, label_embed 'dense') of c to cmap_dim features.
     Only 'projection' and 'cmap' read c; the other heads ignore it. conv_clamp clips the outputs of FromRGB (above
-    4x4), conv0, conv1 and `b4.conv` as ADA does (not the skips, not the dense layers).
+    4x4), conv0, conv1 and `b4.conv` as ADA does (not the skips, not the dense layers). Mixed precision:
+    `set_precision` (ADA's `num_fp16_res`); the 4x4 epilogue and the scores stay float32.
 
     Example:
     ```python
@@ -507,8 +528,8 @@ class Discriminator(keras.Model):
         self.resolution_log2 = int(math.log2(img_resolution))
         self._filter = setup_filter()
 
-        def conv(filters, kernel_size, name, clamp=conv_clamp, **conv_kwargs):
-            return Conv2dLayer(filters, kernel_size, name=name, clamp=clamp, dtype=self.dtype_policy, **conv_kwargs)
+        def conv(filters, kernel_size, name, **conv_kwargs):
+            return Conv2dLayer(filters, kernel_size, name=name, dtype=self.dtype_policy, **conv_kwargs)
 
         def dense(units, name, **dense_kwargs):
             return FullyConnected(units, name=name, dtype=self.dtype_policy, **dense_kwargs)
@@ -520,13 +541,12 @@ class Discriminator(keras.Model):
         for r in range(self.resolution_log2, 1, -1):
             res = 2**r
             if architecture == "skip" or r == self.resolution_log2:
-                self.fromrgbs[res] = conv(self.fmaps(r - 1), 1, f"b{res}.fromrgb", activation="lrelu",
-                                          clamp=conv_clamp if r > 2 else None)  # ADA's epilogue FromRGB: no clamp
+                self.fromrgbs[res] = conv(self.fmaps(r - 1), 1, f"b{res}.fromrgb", activation="lrelu")
             if r > 2:
                 self.conv0s[res] = conv(self.fmaps(r - 1), 3, f"b{res}.conv0", activation="lrelu")
                 self.conv1s[res] = conv(self.fmaps(r - 2), 3, f"b{res}.conv1", activation="lrelu", down=2)
                 if architecture == "resnet":
-                    self.skips[res] = conv(self.fmaps(r - 2), 1, f"b{res}.skip", bias=False, down=2, clamp=None)
+                    self.skips[res] = conv(self.fmaps(r - 2), 1, f"b{res}.skip", bias=False, down=2)
         self.mbstd = None
         if mbstd_group_size > 1:  # TF1: `if mbstd_group_size > 1`
             self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels, name="b4.mbstd", dtype=self.dtype_policy)
@@ -539,6 +559,24 @@ class Discriminator(keras.Model):
         if head == "cmap":
             self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=self.cmap_dim, num_ws=None, label_embed="dense",
                                           name="mapping", dtype=self.dtype_policy, **self.mapping_kwargs)
+        self.set_conv_clamp(conv_clamp)
+
+    def set_conv_clamp(self, conv_clamp):
+        """Clip to +-conv_clamp (ADA), None = no clipping; recorded in the config. As ADA: FromRGB above 4x4, conv0,
+        conv1 and `b4.conv` (not the epilogue's FromRGB, not the skips, not the dense layers)."""
+        self.conv_clamp = conv_clamp
+        clamped = [layer for res, layer in self.fromrgbs.items() if res > 4]
+        for layer in (*clamped, *self.conv0s.values(), *self.conv1s.values(), self.conv):
+            layer.clamp = conv_clamp
+
+    def set_precision(self, dtype, num_fp16_res):
+        """The blocks of the `num_fp16_res` highest resolutions (ADA `num_fp16_res`; never the 4x4 epilogue) compute
+        in `dtype` ('bfloat16' or 'float16'), the others in float32 ('float32': all). Weights stay float32; not
+        recorded in the config (see stylegan2.precision)."""
+        first = fp16_resolution(self.img_resolution, num_fp16_res)
+        for layers in (self.fromrgbs, self.conv0s, self.conv1s, self.skips):
+            for res, layer in layers.items():
+                set_layer_dtype(layer, dtype if res >= first else "float32")
 
     def fmaps(self, stage):
         """Feature maps at `stage` (TF1 `nf`); resolution 2^r has fmaps(r - 1), Dense0 fmaps(0)."""
@@ -576,12 +614,13 @@ class Discriminator(keras.Model):
 
         def fromrgb(res, x, y):
             t = self.fromrgbs[res](y)
-            return t if x is None else x + t
+            return t if x is None else cast_to(x, t.dtype) + t
 
         x, y = None, img
         for r in range(self.resolution_log2, 2, -1):
             res = 2**r
             if res in self.fromrgbs:
+                y = cast_to(y, self.fromrgbs[res].compute_dtype)  # ADA: img.to(dtype); downsampled in that dtype
                 x = fromrgb(res, x, y)
             t = x
             x = self.conv1s[res](self.conv0s[res](x))
@@ -590,7 +629,8 @@ class Discriminator(keras.Model):
             if self.architecture == "skip":
                 y = downsample2d(y, self._filter)
         if 4 in self.fromrgbs:
-            x = fromrgb(4, x, y)
+            x = fromrgb(4, x, cast_to(y, "float32"))
+        x = cast_to(x, "float32")  # the epilogue runs in float32 (ADA DiscriminatorEpilogue)
         if self.mbstd is not None:
             x = self.mbstd(x, group_size=mbstd_group_size)
         x = self.conv(x)  # [N,4,4,nf(1)]

@@ -57,10 +57,10 @@ def cached_loads(monkeypatch, loaded):
     """The commands load each snapshot file once per module (a load costs ~0.6 s of CPU); misses use the real loader."""
     real = generate.load_network
 
-    def load(path, options=None):
-        key = (os.path.realpath(path), repr(sorted((options or {}).items())))
+    def load(path, options=None, precision="fp32", fp16_res=4):
+        key = (os.path.realpath(path), repr(sorted((options or {}).items())), precision, fp16_res)
         if key not in loaded:
-            loaded[key] = real(path, options)
+            loaded[key] = real(path, options, precision, fp16_res)
         return loaded[key]
 
     monkeypatch.setattr(generate, "load_network", load)

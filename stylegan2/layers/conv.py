@@ -12,6 +12,7 @@ from stylegan2.ops.bias_act import (
 )
 from stylegan2.ops.conv2d_resample import conv2d_resample
 from stylegan2.ops.upfirdn2d import setup_filter
+from stylegan2.precision import cast_to
 
 
 @keras.saving.register_keras_serializable(package="stylegan2")
@@ -20,7 +21,8 @@ class Conv2dLayer(keras.layers.Layer):
 
     Serves as FromRGB (1x1, lrelu), the discriminator's convs (3x3, lrelu, down=2) and the resnet skips
     (1x1, no bias, linear, up or down). Weight ~N(0, (init_mul / lr_multiplier)^2), scaled at run time by
-    lr_multiplier / sqrt(kernel_size^2 * I); bias starts at 0 and is scaled by lr_multiplier.
+    lr_multiplier / sqrt(kernel_size^2 * I); bias starts at 0 and is scaled by lr_multiplier. Computes in its
+    compute dtype (stylegan2.precision: float32, or bfloat16/float16 in a reduced-precision block), weights float32.
     """
 
     def __init__(
@@ -57,16 +59,20 @@ class Conv2dLayer(keras.layers.Layer):
             name="weight",
             shape=(self.kernel_size, self.kernel_size, in_channels, self.filters),
             initializer=keras.initializers.RandomNormal(stddev=self.init_mul / self.lr_multiplier),
+            autocast=False,  # cast explicitly in call (stylegan2.precision)
         )
         self.bias = None
         if self.use_bias:
-            self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+            self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros", autocast=False)
         self.weight_gain = self.lr_multiplier / math.sqrt(self.kernel_size * self.kernel_size * in_channels)
 
     def call(self, x):
+        dtype = self.compute_dtype
+        x = cast_to(x, dtype)
         # act(x + b) * gain == act(x * gain + b * gain) for lrelu: the gain scales the weight, not the output.
         gain = activation_funcs[self.activation].def_gain if self.activation in positively_homogeneous else 1.0
-        x = conv2d_resample(x, self.weight * (self.weight_gain * gain), self._filter, up=self.up, down=self.down)
+        w = cast_to(self.weight * (self.weight_gain * gain), dtype)
+        x = conv2d_resample(x, w, self._filter, up=self.up, down=self.down)
         b = None if self.bias is None else self.bias * (self.lr_multiplier * gain)
         return bias_act(x, b, self.activation, gain=activation_funcs[self.activation].def_gain / gain, clamp=self.clamp)
 

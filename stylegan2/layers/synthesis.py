@@ -16,8 +16,10 @@ from stylegan2.ops.bias_act import (
     check_activation,
     positively_homogeneous,
 )
+from stylegan2.ops.mixed import add_float32
 from stylegan2.ops.modulated_conv import modulated_conv2d
 from stylegan2.ops.upfirdn2d import setup_filter
+from stylegan2.precision import cast_to
 
 NOISE_MODES = ("random", "const", "none")
 
@@ -71,6 +73,10 @@ class SynthesisLayer(keras.layers.Layer):
     passed to `call` replaces it. Pass it when training under `tf.distribute` (a SeedGenerator gives the same
     noise on every replica; a `tf.random.Generator` created in the strategy scope does not) or when a resume
     must be exact (neither `.keras` nor `tf.train.Checkpoint` stores the SeedGenerator's state).
+
+    Precision (stylegan2.precision): the convolution runs in the layer's compute dtype (bfloat16 or float16 in a
+    reduced-precision block); the styles (from the float32 affine), the demodulation coefficients and the scaled
+    noise are computed in float32 and cast, as ADA's SynthesisLayer does.
     """
 
     def __init__(
@@ -121,30 +127,33 @@ class SynthesisLayer(keras.layers.Layer):
             name="weight",
             shape=(self.kernel_size, self.kernel_size, in_channels, self.filters),
             initializer=keras.initializers.RandomNormal(stddev=self.init_mul),
+            autocast=False,  # cast explicitly in call (stylegan2.precision)
         )
-        self.noise_strength = self.add_weight(name="noise_strength", shape=(), initializer="zeros")
+        self.noise_strength = self.add_weight(name="noise_strength", shape=(), initializer="zeros", autocast=False)
         self.noise_const = self.add_weight(
             name="noise_const",
             shape=(self.resolution, self.resolution),
             initializer=keras.initializers.RandomNormal(stddev=1.0),
             trainable=False,
+            autocast=False,
         )
-        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros", autocast=False)
         self.weight_gain = 1.0 / math.sqrt(self.kernel_size * self.kernel_size * in_channels)
 
     def _noise(self, batch_size, noise_mode):
-        """[N,H,W,1] noise (or [1,H,W,1] for 'const'), None for 'none'."""
+        """[N,H,W,1] float32 noise (or [1,H,W,1] for 'const'), None for 'none'."""
         _check_noise_mode(noise_mode)
         shape = (batch_size, self.resolution, self.resolution, 1)
         if noise_mode == "random":
-            return keras.random.normal(shape, dtype=self.compute_dtype, seed=self.seed_generator)
+            return keras.random.normal(shape, dtype="float32", seed=self.seed_generator)
         if noise_mode == "const":
             return ops.reshape(self.noise_const, (1,) + shape[1:])
         return None
 
     def call(self, x, w, noise_mode=None, fused_modconv=None, noise=None):
         """noise_mode, fused_modconv: None = the constructor's; noise: explicit [N,H,W,1] noise, overrides noise_mode."""
-        styles = self.affine(w)  # [NI]
+        styles = self.affine(w)  # [NI] float32
+        x = cast_to(x, self.compute_dtype)
         fused = self.fused_modconv if fused_modconv is None else fused_modconv
         # act(x + noise + b) * gain == act(x * gain + noise * gain + b * gain) for lrelu: the gain scales the
         # demodulation coefficients, the noise strength and the bias, not the output.
@@ -154,7 +163,7 @@ class SynthesisLayer(keras.layers.Layer):
         if noise is None:
             noise = self._noise(ops.shape(x)[0], self.noise_mode if noise_mode is None else noise_mode)
         if noise is not None:
-            x = x + noise * (self.noise_strength * gain)
+            x = add_float32(x, noise * (self.noise_strength * gain))
         return bias_act(x, self.bias * gain, self.activation, gain=activation_funcs[self.activation].def_gain / gain,
                         clamp=self.clamp)
 
@@ -212,13 +221,15 @@ class ToRGBLayer(keras.layers.Layer):
             name="weight",
             shape=(self.kernel_size, self.kernel_size, in_channels, self.channels),
             initializer=keras.initializers.RandomNormal(stddev=self.init_mul),
+            autocast=False,  # cast explicitly in call (stylegan2.precision)
         )
-        self.bias = self.add_weight(name="bias", shape=(self.channels,), initializer="zeros")
+        self.bias = self.add_weight(name="bias", shape=(self.channels,), initializer="zeros", autocast=False)
         self.weight_gain = 1.0 / math.sqrt(self.kernel_size * self.kernel_size * in_channels)
 
     def call(self, x, w, fused_modconv=None):
-        """fused_modconv: None = the constructor's."""
-        styles = self.affine(w)  # [NI]
+        """fused_modconv: None = the constructor's. The output is in the layer's compute dtype."""
+        styles = self.affine(w)  # [NI] float32
+        x = cast_to(x, self.compute_dtype)
         fused = self.fused_modconv if fused_modconv is None else fused_modconv
         x = modulated_conv2d(x, self.weight * self.weight_gain, styles, demodulate=False, fused=fused)
         return bias_act(x, self.bias, clamp=self.clamp)

@@ -13,6 +13,7 @@ from stylegan2.errors import UserError, exit_on_user_error
 from stylegan2.flags import OneLineParser, str2bool
 from stylegan2.metrics import protocols  # noqa: F401  (registers the metrics)
 from stylegan2.metrics.registry import list_metrics, parse_metrics
+from stylegan2.precision import add_precision_flags, check_precision_flags
 
 
 def add_metric_flags(parser):
@@ -74,6 +75,7 @@ def build_parser():
     parser.add_argument("--num-gpus", type=int, default=1, help="Replicas that generate images (GPUs, or logical "
                                                                 "CPU devices)")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the generated latents")
+    add_precision_flags(parser.add_argument_group("performance (of the generator; feature networks run in float32)"))
     add_metric_flags(parser)
     from stylegan2.generate import add_generation_flags
 
@@ -93,6 +95,7 @@ def main(argv=None):
     if not names:
         raise UserError("--metrics: give at least one metric")
     settings = metric_settings(args)
+    args.precision, args.fp16_res = check_precision_flags(args.precision, args.fp16_res)
     files = snapshots_of(args.network)
     from stylegan2.training.strategy import make_strategy
 
@@ -118,6 +121,11 @@ def _evaluate(args, names, settings, files, strategy, run_dir, results):
 
     method_options = {name: getattr(args, name) for name in generation_flag_owners()
                       if getattr(args, name, None) is not None}
+    precision = args.precision
+    if precision == "auto":
+        from stylegan2.precision import resolve
+
+        precision, reason = resolve("auto")
 
     with open(os.path.join(run_dir, "log.txt"), "a") as log_file:
         def log(line):
@@ -127,7 +135,8 @@ def _evaluate(args, names, settings, files, strategy, run_dir, results):
 
         dataset = None
         for path in files:
-            snap, G, sampling = (None, None, None) if path == "reals" else open_for_sampling(path, method_options)
+            snap, G, sampling = (None, None, None) if path == "reals" else \
+                open_for_sampling(path, method_options, precision, args.fp16_res)
             if dataset is None:
                 source = args.dataset and (args.dataset if os.path.isabs(args.dataset)
                                            else os.path.join(args.data_dir, args.dataset))
@@ -136,6 +145,8 @@ def _evaluate(args, names, settings, files, strategy, run_dir, results):
                     raise UserError(f"--network {path}: name the dataset with --data-dir and --dataset")
                 dataset = ImageDataset(source)
                 log(f"Metrics {', '.join(names)} on {dataset.path} ({dataset.num_images} images); results in {run_dir}")
+                if args.precision != "fp32":
+                    log(f"Generator precision: {precision}" + (f" (auto: {reason})" if args.precision == "auto" else ""))
             ctx = MetricContext(G, dataset, strategy=strategy, mirror=args.mirror_augment, seed=args.seed,
                                 sampling=sampling, snapshot=snap, **settings)
             results[path] = run_metrics(ctx, names, run_dir=run_dir, snapshot=path, kimg=snap and snap.metadata.get("kimg"),

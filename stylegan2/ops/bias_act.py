@@ -5,6 +5,8 @@ import math
 
 from keras import ops
 
+from stylegan2.ops.mixed import add_float32
+
 Activation = collections.namedtuple("Activation", ["func", "def_alpha", "def_gain"])
 
 # Gains are Python floats: a NumPy float64 times a Keras variable gives float64.
@@ -30,15 +32,16 @@ def check_activation(act):
 def bias_act(x, b=None, act="linear", alpha=None, gain=None, clamp=None):
     """act(x + b) * gain, then clipped to [-clamp, clamp].
 
-    x [..., C] (NHWC or [N,C]); b [C] or None; alpha and gain None = the activation's defaults
-    (`lrelu`: alpha 0.2, gain sqrt(2)); clamp None = no clipping.
+    x [..., C] (NHWC or [N,C]); b [C] or None (float32 when x is bfloat16 or float16: it is cast, see
+    stylegan2.ops.mixed); alpha and gain None = the activation's defaults (`lrelu`: alpha 0.2, gain sqrt(2)); clamp
+    None = no clipping. Computes in x's dtype.
     """
     check_activation(act)
     spec = activation_funcs[act]
     alpha = spec.def_alpha if alpha is None else float(alpha)
     gain = spec.def_gain if gain is None else float(gain)
     if b is not None:
-        x = x + b
+        x = add_float32(x, b)
     x = spec.func(x, alpha)
     if gain != 1:
         x = x * gain

@@ -13,6 +13,7 @@ from stylegan2.flags import (OneLineParser, add_flags, finite_float, given_dests
                              with_defaults)
 from stylegan2.metrics.cli import add_metric_flags, metric_settings
 from stylegan2.metrics.registry import list_metrics, parse_metrics
+from stylegan2.precision import add_precision_flags, check_precision_flags
 from stylegan2.presets import get_preset, list_presets
 from stylegan2.training.method import get_method, list_methods, method_classes
 from stylegan2.training.options import TrainingOptions
@@ -78,6 +79,7 @@ def build_parser():
     t.add_argument("--grid", default="1080p", help="Image grid size: 1080p (NVIDIA's) or COLSxROWS (default: 1080p)")
     t.add_argument("--deterministic", type=str2bool, default=False, metavar="BOOL",
                    help="Deterministic TensorFlow ops (slower) (default: false)")
+    add_precision_flags(parser.add_argument_group("performance"))
     owner = {}
     for cls in method_classes():
         if not cls.flags:
@@ -133,6 +135,7 @@ def build_options(argv):
         raise UserError("--batch and --minibatch-gpu: give one of them")
     batch = args.batch or (args.minibatch_gpu * args.num_gpus if args.minibatch_gpu else hparams["batch_size"])
     batch_gpu = next(v for v in (args.batch_gpu, args.minibatch_gpu, hparams["batch_gpu"]) if v is not None)
+    precision, fp16_res = check_precision_flags(args.precision, args.fp16_res)
     options = TrainingOptions(
         method=method.name, config=config, data_dir=args.data_dir, dataset=args.dataset, result_dir=args.result_dir,
         num_gpus=args.num_gpus, total_kimg=args.total_kimg if args.total_kimg is not None else 25000, batch=batch,
@@ -140,7 +143,7 @@ def build_options(argv):
         metrics=parse_metrics(args.metrics), resume=args.resume, seed=args.seed,
         snapshot_ticks=args.snapshot_ticks if args.snapshot_ticks is not None else 10,
         checkpoint_ticks=args.checkpoint_ticks, kimg_per_tick=args.kimg_per_tick, grid=args.grid,
-        deterministic=args.deterministic, hparams=hparams, method_options=with_defaults(method.flags, given),
+        deterministic=args.deterministic, precision=precision, fp16_res=fp16_res, hparams=hparams, method_options=with_defaults(method.flags, given),
         metric_settings=metric_settings(args))
     method.configure(options, args)
     if options.batch < 1:
@@ -176,7 +179,8 @@ def check_run_dir(path):
 
 
 # Options that may change when a run directory resumes: length, hardware, schedule of outputs, metrics, and the two
-# remedies for a diverged run (learning rate, R1 weight). Changing anything else would silently make another run.
+# remedies for a diverged run (learning rate, R1 weight). Changing anything else would silently make another run:
+# that includes --precision and --fp16-res (other numerics, and float16's loss scales live only in its checkpoints).
 RESUME_CHANGEABLE = ("total_kimg", "num_gpus", "batch_gpu", "metrics", "snapshot_ticks", "checkpoint_ticks",
                      "deterministic", "lr", "gamma", "inception", "weights_dir", "digit_classifier",
                      "metrics_num_images", "metrics_batch")
@@ -226,8 +230,10 @@ def resume_options(options, given=()):
     for dest in sorted(set(given) - set(_NOT_COMPARED)):
         path = _option_path(dest, options)
         new, old = _get(options, path), _get(resumed, path)
-        if new == old:
+        if new == old or (dest == "precision" and new == resumed.resolved_precision):
             continue
+        if dest == "precision" and resumed.resolved_precision not in (None, old):
+            old = f"{old} ({resumed.resolved_precision})"
         flag = "--" + dest.replace("_", "-")
         if dest not in RESUME_CHANGEABLE:
             changeable = ", ".join("--" + d.replace("_", "-") for d in RESUME_CHANGEABLE[:9])

@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from stylegan2 import faults
+from stylegan2 import precision as mixed_precision
 from stylegan2.dataset import ImageDataset
 from stylegan2.errors import UserError
 from stylegan2.images import save_grid
@@ -84,6 +85,7 @@ class TrainingLoop:
             tf.config.experimental.enable_op_determinism()
         self.strategy = strategy or make_strategy(options.num_gpus)
         self.is_chief = is_chief(self.strategy)
+        self._resolve_precision()
         self.method = get_method(options.method)(options)
         self.dataset = ImageDataset(options.dataset_path)
         if options.conditional and not self.dataset.label_dim:
@@ -111,18 +113,55 @@ class TrainingLoop:
         keras.utils.set_random_seed(options.seed)  # weight initialisation reproduces with the seed
         with self.strategy.scope():
             self.G, self.D = self.method.build_networks(self.dataset)
-            self.G_ema = snapshot.clone_model(self.G)
+            self._apply_precision(self.G, self.D)
+            self.G_ema = self._apply_precision(snapshot.clone_model(self.G))[0]
             self.G_opt = self._adam(h["G_reg_interval"])
             self.D_opt = self._adam(h["D_reg_interval"])
             self.G_opt.build(self.G.trainable_variables)
             self.D_opt.build(self.D.trainable_variables)
             self.pl_mean = tf.Variable(0.0, trainable=False, name="pl_mean",
                                        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            # float16: one loss scale per phase, as NVIDIA keeps one per optimizer (TrainG, RegG, TrainD, RegD).
+            self.loss_scales = {}
+            if self.precision == "fp16":
+                self.loss_scales = {phase: mixed_precision.DynamicLossScale(phase) for phase in PHASES}
         self.rng = tf.random.Generator.from_seed(options.seed)  # host side: seeds each step's stateless draws
         self.progress = tf.Variable([0, 0, 0], dtype=tf.int64, trainable=False, name="progress")  # step, nimg, reals
         self.step = self.nimg = self.reals_consumed = self.tick = 0
         self.last_snapshot = None
         self.snapshot = None  # the NetworkSnapshot last saved (its metadata and extras feed the metrics)
+
+    def _resolve_precision(self):
+        """The run's precision: --precision (auto measured now, with the strategy in place), or on resume the one it
+        started with (recorded in training_options.json as resolved_precision)."""
+        o = self.options
+        if o.resolved_precision:
+            self.precision, self.precision_note = o.resolved_precision, None
+        else:
+            # Workers of a multi-worker run decide alike: from the device, not from a timing.
+            multi_worker = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            self.precision, self.precision_note = mixed_precision.resolve(o.precision, measure=not multi_worker)
+            o.resolved_precision = self.precision
+
+    def _apply_precision(self, *models):
+        """The run's precision on its networks (stylegan2.precision.apply_precision); returns the models."""
+        for model in models:
+            mixed_precision.apply_precision(model, self.precision, self.options.fp16_res)
+        return models
+
+    def describe_precision(self):
+        """One line for log.txt: the precision and, when reduced, what computes in it."""
+        o = self.options
+        if self.precision == "fp32":
+            text = "float32"
+        else:
+            first = mixed_precision.fp16_resolution(self.dataset.resolution, o.fp16_res)
+            text = (f"{mixed_precision.compute_dtype(self.precision)} at {first}x{first} and above (--fp16-res "
+                    f"{o.fp16_res}), float32 below; conv_clamp {self.G.synthesis.conv_clamp}"
+                    + (", dynamic loss scaling" if self.precision == "fp16" else ""))
+        if o.precision == "auto" and self.precision_note:
+            text += f" (auto: {self.precision_note})"
+        return text
 
     def _adam(self, interval):
         beta1, beta2 = self.options.hparams["betas"]
@@ -145,57 +184,114 @@ class TrainingLoop:
         """The real labels D sees: the dataset's rows when conditional, else [N, 0]."""
         return labels if self.options.conditional else labels[:, :0]
 
-    def _phase(self, phase, optimizer, variables, global_batch, gain=1):
+    def _phase(self, phase, optimizer, variables, global_batch, gain=1, loss_scale=None):
         """A distributed, compiled optimizer step for one phase; returns {stat: (sum, count)} over all replicas.
         `inputs` are what `Method.phase_inputs` supplies (per-replica values, e.g. a batch of reals), split into
         `self.rounds` accumulation rounds along their first axis. The gradient is the mean over the whole step's
         samples (each round's per-sample losses are divided by the samples of all rounds and replicas), times
         `gain`: a lazy regularization phase that runs every k-th iteration counts k times (NV training_loop.py
-        `tf.reduce_mean(G_reg * G_reg_interval)`, ADA loss.py `.mul(gain)` with gain = phase.interval)."""
+        `tf.reduce_mean(G_reg * G_reg_interval)`, ADA loss.py `.mul(gain)` with gain = phase.interval).
+
+        With a `loss_scale` (float16, stylegan2.precision.DynamicLossScale) the loss is scaled before
+        differentiation and the gradients unscaled; a step whose gradients are not all finite on every replica is
+        skipped, its loss statistics are left out, and the stats `Precision/<phase>/loss_scale_log2` and
+        `.../overflow` (1 for a skipped step) are added."""
         rounds = self.rounds
         gain = float(gain)
 
-        def replica_step(seed, *inputs):
+        def replica_grads(seed, *inputs):
+            """(summed gradients, {stat: (sum, count)}) of this replica's rounds, or None when the phase is off."""
             chunks = [tf.split(x, rounds) if rounds > 1 else [x] for x in inputs]
+            scale = None if loss_scale is None else loss_scale.scale()
             grads, stats = None, {}
             for r in range(rounds):
                 # Each round starts once the previous one has its gradients: rounds never hold memory together.
                 with tf.control_dependencies(grads or []):
-                    ctx = StepContext(self, seed, global_batch // rounds, r, rounds)
+                    ctx = StepContext(self, seed, global_batch // rounds, r, rounds, loss_scale=scale)
                     with tf.GradientTape() as tape:
                         result = phase(ctx, *(c[r] for c in chunks))
                         if result is None:
-                            return {}
+                            return None
                         loss, round_stats = result
                         total = tf.nn.compute_average_loss(
                             loss, global_batch_size=loss.shape[0] * ctx.draws.num_replicas * rounds)
                         if gain != 1:
                             total = total * gain
+                        if scale is not None:
+                            total = total * scale
                     round_grads = [g if g is not None else tf.zeros_like(v)
                                    for g, v in zip(tape.gradient(total, variables), variables)]
                 grads = round_grads if grads is None else [a + g for a, g in zip(grads, round_grads)]
                 for name, v in round_stats.items():
                     s, n = stats.get(name, (0.0, 0.0))
                     stats[name] = (s + tf.reduce_sum(v), n + tf.cast(tf.size(v), tf.float32))
-            optimizer.apply(grads, variables)
-            return stats
+            if scale is not None:
+                grads = [g / scale for g in grads]
+            return grads, stats
 
-        @tf.function(autograph=False)  # plain TF code: AutoGraph's conversion only costs tracing time
-        def step(seed, *inputs):
-            per_replica = self.strategy.run(replica_step, args=(seed, *inputs))
+        def reduce_sum(per_replica):
             return tf.nest.map_structure(lambda t: self.strategy.reduce(tf.distribute.ReduceOp.SUM, t, axis=None),
                                          per_replica)
 
-        return step
+        if loss_scale is None:
+            def replica_step(seed, *inputs):
+                result = replica_grads(seed, *inputs)
+                if result is None:
+                    return {}
+                grads, stats = result
+                optimizer.apply(grads, variables)
+                return stats
+
+            @tf.function(autograph=False)  # plain TF code: AutoGraph's conversion only costs tracing time
+            def step(seed, *inputs):
+                return reduce_sum(self.strategy.run(replica_step, args=(seed, *inputs)))
+
+            return step
+
+        def replica_scaled(seed, *inputs):
+            result = replica_grads(seed, *inputs)
+            if result is None:
+                return None
+            grads, stats = result
+            nonfinite = tf.cast(tf.logical_not(tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])),
+                                tf.float32)
+            return grads, stats, nonfinite
+
+        @tf.function(autograph=False)
+        def scaled_step(seed, *inputs):
+            result = self.strategy.run(replica_scaled, args=(seed, *inputs))
+            if result is None:
+                return {}
+            grads, stats, nonfinite = result
+            finite = self.strategy.reduce(tf.distribute.ReduceOp.SUM, nonfinite, axis=None) == 0
+
+            def apply():
+                # The optimizer's update (with its all-reduce) runs in the replicas, only when every replica's
+                # gradients are finite; a cond in a replica context cannot hold the update's merge_call.
+                self.strategy.run(lambda *g: optimizer.apply(list(g), variables), args=tuple(grads))
+                return tf.constant(True)
+
+            applied = tf.cond(finite, apply, lambda: tf.constant(False))
+            with tf.control_dependencies([applied]):
+                log2 = loss_scale.update(finite)
+            out = {name: (tf.where(finite, s, 0.0), tf.where(finite, n, 0.0)) for name, (s, n) in reduce_sum(stats).items()}
+            out[f"Precision/{loss_scale.name}/loss_scale_log2"] = (log2, tf.constant(1.0))
+            out[f"Precision/{loss_scale.name}/overflow"] = (1.0 - tf.cast(finite, tf.float32), tf.constant(1.0))
+            return out
+
+        return scaled_step
 
     def _build_steps(self):
         G_vars, D_vars = self.G.trainable_variables, self.D.trainable_variables
         m = self.method
-        self.g_main_step = self._phase(m.g_main, self.G_opt, G_vars, self.batch)
+        scales = self.loss_scales
+        self.g_main_step = self._phase(m.g_main, self.G_opt, G_vars, self.batch, loss_scale=scales.get("G_main"))
         h = self.options.hparams
-        self.g_reg_step = self._phase(m.g_reg, self.G_opt, G_vars, self.batch, gain=h["G_reg_interval"] or 1)
-        self.d_main_step = self._phase(m.d_main, self.D_opt, D_vars, self.batch)
-        self.d_reg_step = self._phase(m.d_reg, self.D_opt, D_vars, self.batch, gain=h["D_reg_interval"] or 1)
+        self.g_reg_step = self._phase(m.g_reg, self.G_opt, G_vars, self.batch, gain=h["G_reg_interval"] or 1,
+                                      loss_scale=scales.get("G_reg"))
+        self.d_main_step = self._phase(m.d_main, self.D_opt, D_vars, self.batch, loss_scale=scales.get("D_main"))
+        self.d_reg_step = self._phase(m.d_reg, self.D_opt, D_vars, self.batch, gain=h["D_reg_interval"] or 1,
+                                      loss_scale=scales.get("D_reg"))
         pairs = snapshot.matching_weights(self.G_ema, self.G)
 
         @tf.function(autograph=False)
@@ -244,6 +340,9 @@ class TrainingLoop:
         for name, (total, _) in stats.items():
             if not math.isfinite(total):
                 raise self.diverged(f"{name} is {total}")
+            if name.endswith("/loss_scale_log2") and total < mixed_precision.DynamicLossScale.MIN_LOG2:
+                raise self.diverged(f"the float16 loss scale of {name.split('/')[1]} fell to 2^{total:g}: its "
+                                    f"gradients are not finite at any scale")
         return stats
 
     def nonfinite_state(self):
@@ -302,7 +401,9 @@ class TrainingLoop:
                                    G_opt=[v.value for v in self.G_opt.variables],
                                    D_opt=[v.value for v in self.D_opt.variables],
                                    pl_mean=self.pl_mean, rng=self.rng, progress=self.progress,
-                                   method=tf.train.Checkpoint(**self.method.checkpoint_items()))
+                                   method=tf.train.Checkpoint(**self.method.checkpoint_items()),
+                                   **({"loss_scales": {k: v.log2 for k, v in self.loss_scales.items()}}
+                                      if self.loss_scales else {}))
 
     def save_checkpoint(self):
         self.check_finite()
@@ -335,6 +436,7 @@ class TrainingLoop:
         self.snapshot = snapshot.save_snapshot(
             path, self.G, self.D, self.G_ema, extras=self.method.snapshot_extras(self),
             metadata={"kimg": self.nimg / 1000, "step": self.step, "method": o.method, "config": o.config,
+                      "precision": self.precision, "fp16_res": o.fp16_res,
                       "dataset": self.dataset.path, "conditional": o.conditional, "method_options": o.method_options,
                       "sampling": self.method.sampling_metadata(self)})
         self.last_snapshot = path
@@ -445,6 +547,7 @@ class TrainingLoop:
               f"{self.dataset.channels}), {self.strategy.num_replicas_in_sync} replica(s), batch {self.batch}"
               + (f" in {self.rounds} accumulation rounds of {self.batch_gpu} per replica" if self.rounds > 1 else ""))
         print(f"G: {count_params(self.G):,} parameters; D: {count_params(self.D):,} parameters")
+        print(f"Precision: {self.describe_precision()}")
         if resumed:
             print(f"Resumed from the checkpoint at kimg {self.nimg / 1000:.1f} (iteration {self.step})")
         reals = self._setup_grid()
@@ -558,6 +661,9 @@ class TrainingLoop:
         """G_ema starts as a copy of G (NV: Gs = G.clone())."""
         for ema, src, _ in snapshot.matching_weights(self.G_ema, self.G):
             ema.assign(src)
+
+
+PHASES = ("G_main", "G_reg", "D_main", "D_reg")
 
 
 def _lazy_ratio(interval):

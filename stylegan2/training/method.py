@@ -144,15 +144,20 @@ class Draws:
 
 class StepContext:
     """What a phase function sees: the networks, the options, the draws and the global batch size of one round
-    (the whole step's when there is no gradient accumulation)."""
+    (the whole step's when there is no gradient accumulation), and `loss_scale`: under --precision fp16 the phase's
+    current loss scale (a float32 tensor), by which a phase scales the outputs it differentiates inside itself (R1,
+    path length) and divides their gradients, as NVIDIA's loss.py does with apply/undo_loss_scaling; else None.
+    A float16 step whose gradients are not finite is skipped after its phase ran: state a phase assigns (a running
+    mean) must then keep its value when the new one is not finite."""
 
-    def __init__(self, loop, seed, global_batch, round_index=0, rounds=1):
+    def __init__(self, loop, seed, global_batch, round_index=0, rounds=1, loss_scale=None):
         self.loop = loop
         self.G = loop.G
         self.D = loop.D
         self.options = loop.options
         self.global_batch = global_batch
         self.draws = Draws(seed, global_batch, round_index, rounds)
+        self.loss_scale = loss_scale
 
     @property
     def local_batch(self):

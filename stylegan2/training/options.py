@@ -32,6 +32,9 @@ class TrainingOptions:
     kimg_per_tick: float = None  # None: NVIDIA's per-resolution table
     grid: str = "1080p"  # image grid: '1080p' (NVIDIA's) or 'WxH' images
     deterministic: bool = False  # tf.config.experimental.enable_op_determinism()
+    precision: str = "fp32"  # --precision: fp32, bf16, fp16 or auto (stylegan2.precision)
+    fp16_res: int = 4  # --fp16-res: resolutions computed in reduced precision (NVIDIA's num_fp16_res)
+    resolved_precision: str = None  # what the run computes in (auto resolved at its start; fixed on resume)
     hparams: dict = dataclasses.field(default_factory=dict)  # the preset's training hyper-parameters, overridden
     network_overrides: dict = dataclasses.field(default_factory=dict)  # keyword overrides for build_networks
     method_options: dict = dataclasses.field(default_factory=dict)  # method-specific flags

@@ -169,14 +169,18 @@ def load_snapshot(path):
     return snap
 
 
-def open_for_sampling(path, options=None):
+def open_for_sampling(path, options=None, precision="fp32", fp16_res=4):
     """(snapshot, G, sampling): a snapshot file or run directory, its G_ema prepared and its stylegan2.sampling.Sampling
     built by the snapshot's method (Method.sampling) from its metadata and `options`, the method generation flags
-    given on the command line ({name: value}); a flag that belongs to another method's snapshots gets one line."""
+    given on the command line ({name: value}); a flag that belongs to another method's snapshots gets one line.
+    `precision` ('fp32', 'bf16', 'fp16') and `fp16_res`: how its networks compute (stylegan2.precision)."""
     from stylegan2.flags import with_defaults
+    from stylegan2.precision import apply_precision
     from stylegan2.training.method import method_classes
 
     snap = load_snapshot(path)
+    if precision != "fp32":
+        apply_precision(snap, precision, fp16_res)
     method = get_method(snap.metadata.get("method") or "stylegan2", snapshot=path)
     options = dict(options or {})
     own = {f.name for f in method.generation_flags}
@@ -186,7 +190,10 @@ def open_for_sampling(path, options=None):
             raise UserError(f"{flag.option}: an option of --method {owner} snapshots; {path} is a --method "
                             f"{method.name} snapshot")
     sampling = method.sampling(snap, with_defaults(method.generation_flags, options))
-    return snap, sampling.prepare(snap.G_ema), sampling
+    G = sampling.prepare(snap.G_ema)
+    if precision != "fp32":
+        apply_precision(G, precision, fp16_res)  # a method's prepared G may hold networks of its own
+    return snap, G, sampling
 
 
 def read_metadata(path):

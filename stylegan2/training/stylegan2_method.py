@@ -74,11 +74,14 @@ class StyleGAN2Method(Method):
         ws, _, noise = self.sample_ws(ctx, pl_batch)
         dataset = ctx.loop.dataset
         y = ctx.draws.normal([dataset.resolution, dataset.resolution, dataset.channels], pl_batch)
-        lengths, _ = losses.path_lengths(lambda w: ctx.G.synthesis(w, noise=noise), ws, y)
+        lengths, _ = losses.path_lengths(lambda w: ctx.G.synthesis(w, noise=noise), ws, y, ctx.loss_scale)
         # The running mean takes the mean over the global PL batch (all replicas): N replicas == 1 device.
         replica_ctx = tf.distribute.get_replica_context()
         mean_length = replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(lengths)) / pl_batch
         penalty, new_mean = losses.path_length_penalty(lengths, ctx.loop.pl_mean, mean_length, h["pl_decay"])
+        if ctx.loss_scale is not None:
+            # float16: lengths that overflowed skip the step, and must not reach the running mean either.
+            new_mean = tf.where(tf.math.is_finite(new_mean), new_mean, ctx.loop.pl_mean)
         ctx.loop.pl_mean.assign(new_mean)
         loss = penalty * h["pl_weight"]
         return loss, {"Loss/pl_penalty": penalty, "Loss/G/reg": loss}
@@ -99,6 +102,7 @@ class StyleGAN2Method(Method):
         gamma = ctx.options.hparams["r1_gamma"]
         if gamma <= 0:
             return None
-        penalty, _ = losses.r1_penalty(lambda x, c: self.discriminate(ctx.D, x, c), reals, ctx.loop.condition(labels))
+        penalty, _ = losses.r1_penalty(lambda x, c: self.discriminate(ctx.D, x, c), reals, ctx.loop.condition(labels),
+                                       ctx.loss_scale)
         loss = penalty * (gamma * 0.5)
         return loss, {"Loss/r1_penalty": penalty, "Loss/D/reg": loss}
