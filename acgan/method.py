@@ -51,8 +51,8 @@ CLASS_GRID_COLS = 10
 DEFAULT_NITER = 25  # the original's --niter (epochs)
 
 # NVIDIA ADA's `cifar` configuration (stylegan2-ada-pytorch train.py cfg_specs['cifar']: map=2, mbstd=32, ema=500,
-# ramp=0.05, gamma=0.01; style mixing 0, pl_weight 0 "disable path length regularization"); its lr 0.0025 and batch 64
-# are left to the config, its map 2 and gamma 0.01 are the `small` config's.
+# ramp=0.05, gamma=0.01; style mixing 0, pl_weight 0 "disable path length regularization"); its lr, batch, map and
+# gamma are left to the config. The `small` config takes all of these choices itself, so there the flag changes nothing.
 ADA_CIFAR = dict(pl_weight=0.0, style_mixing_prob=0.0, mbstd_group_size=32, ema_kimg=500.0, ema_rampup=0.05)
 
 # The original's training hyper-parameters (main.py), for --arch acgan_dcgan.
