@@ -28,7 +28,7 @@ STEPS = 800  # x 8 images per step = 200 visits of every image
 class ReconstructionOnly(InclusiveMethod):
     """Inclusive GAN with the adversarial term off: G trains on the IMLE terms alone, D never trains."""
 
-    name = "inclusive-reconstruction-only"
+    name = "test-inclusive-reconstruction-only"  # "test-": not listed among the installed methods
     flags = ()  # Inclusive GAN's flags stay declared once (by inclusive); the command line is parsed as inclusive's
 
     def discriminate(self, D, images, labels):
