@@ -187,6 +187,22 @@ def write_random_dataset(root, num, size=8, channels=3, seed=0, name="ds"):
     return str(root)
 
 
+def sgd_training_loop(options, lr):
+    """A prepared TrainingLoop whose G and D optimizers are plain SGD(lr), so that a phase's step is lr times the
+    gradient handed to the optimizer (the tests of the step the optimizer takes)."""
+    import keras
+
+    from stylegan2.training.loop import TrainingLoop
+
+    loop = TrainingLoop(options)
+    with loop.strategy.scope():
+        loop.G_opt, loop.D_opt = keras.optimizers.SGD(lr), keras.optimizers.SGD(lr)
+        loop.G_opt.build(loop.G.trainable_variables)
+        loop.D_opt.build(loop.D.trainable_variables)
+    loop.prepare()
+    return loop
+
+
 def one_line_user_error(func, argv, *fragments):
     """Runs `func(argv)`, which must raise a one-line UserError containing every fragment; returns the message."""
     import pytest

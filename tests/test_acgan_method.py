@@ -24,7 +24,7 @@ from stylegan2.training.loop import TrainingLoop
 from stylegan2.training.method import StepContext, register_method
 from stylegan2.training.snapshot import load_snapshot, read_metadata
 from stylegan2.training.strategy import mirrored_strategy
-from tests.fixtures import make_cifar10_dir
+from tests.fixtures import make_cifar10_dir, sgd_training_loop
 
 LR = 0.1  # large enough that a step is far above float32 rounding of the weights
 CLASS_COUNTS = (20, 6, 4, 2)  # the 'digits' fixture's images per class (imbalanced, for --fake-labels dataset)
@@ -275,13 +275,7 @@ def sgd_loop(data_dir, tmp_path, *extra):
                                     "--config", "tiny", "--batch", "8", "--result-dir", str(tmp_path), *extra])
     options.method = LinearACGAN.name
     options.hparams["style_mixing_prob"] = 0.0
-    loop = TrainingLoop(options)
-    with loop.strategy.scope():
-        loop.G_opt, loop.D_opt = keras.optimizers.SGD(LR), keras.optimizers.SGD(LR)
-        loop.G_opt.build(loop.G.trainable_variables)
-        loop.D_opt.build(loop.D.trainable_variables)
-    loop.prepare()
-    return loop
+    return sgd_training_loop(options, LR)
 
 
 def values(*variables):

@@ -27,7 +27,7 @@ from stylegan2.training.loop import TrainingLoop
 from stylegan2.training.method import Draws
 from stylegan2.training.snapshot import latest_snapshot, load_snapshot, open_for_sampling
 from stylegan2.training.strategy import mirrored_strategy
-from tests.fixtures import one_line_user_error, write_random_dataset
+from tests.fixtures import one_line_user_error, sgd_training_loop, write_random_dataset
 from tests.test_lis_layers import np_module
 from tests.test_metrics import STAND_INS, intensity_classifier
 
@@ -55,13 +55,7 @@ def weights(model):
 
 def sgd_lis_loop(data_dir, tmp_path, *extra):
     options, _ = cli.build_options(argv(data_dir, tmp_path, "--batch", "8", *extra))
-    loop = TrainingLoop(options)
-    with loop.strategy.scope():
-        loop.G_opt, loop.D_opt = keras.optimizers.SGD(LR), keras.optimizers.SGD(LR)
-        loop.G_opt.build(loop.G.trainable_variables)
-        loop.D_opt.build(loop.D.trainable_variables)
-    loop.prepare()
-    return loop
+    return sgd_training_loop(options, LR)
 
 
 @pytest.mark.parametrize("depth", [2, 0])

@@ -12,7 +12,6 @@ import pytest
 import tensorflow as tf
 
 from stylegan2.training import cli
-from stylegan2.training.loop import TrainingLoop
 from stylegan2.training.method import StepContext, register_method
 from stylegan2.training.stylegan2_method import StyleGAN2Method
 
@@ -70,13 +69,7 @@ def data_dir(tmp_path_factory):
 def sgd_loop(data_dir, tmp_path, *extra):
     options, _ = cli.build_options(["--data-dir", data_dir, "--dataset", "ds", "--config", "tiny", "--batch", "8",
                                     "--result-dir", str(tmp_path), *extra])
-    loop = TrainingLoop(options)
-    with loop.strategy.scope():
-        loop.G_opt, loop.D_opt = keras.optimizers.SGD(LR), keras.optimizers.SGD(LR)
-        loop.G_opt.build(loop.G.trainable_variables)
-        loop.D_opt.build(loop.D.trainable_variables)
-    loop.prepare()
-    return loop
+    return fixtures.sgd_training_loop(options, LR)
 
 
 def gradient_of_step(loop, step, phase, variable):
