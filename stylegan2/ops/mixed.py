@@ -25,11 +25,16 @@ def _broadcast_axes(x, v):
     return [axis for axis in range(len(x.shape)) if axis < offset or (v.shape[axis - offset] == 1 and x.shape[axis] != 1)]
 
 
+def _in_dtype_of(v, x):
+    """v cast to x's dtype (v itself when it has it already)."""
+    same = keras.backend.standardize_dtype(v.dtype) == keras.backend.standardize_dtype(x.dtype)
+    return v if same else ops.cast(v, x.dtype)
+
+
 def add_float32(x, v):
     """x + v in x's dtype, v float32 (e.g. a bias [C] into [N,H,W,C])."""
     if not _float32_sum_needed(x, v):
-        return x + (v if keras.backend.standardize_dtype(v.dtype) == keras.backend.standardize_dtype(x.dtype)
-                    else ops.cast(v, x.dtype))
+        return x + _in_dtype_of(v, x)
     x, v = tf.convert_to_tensor(x), tf.convert_to_tensor(v)
     axes = _broadcast_axes(x, v)
 
@@ -46,8 +51,7 @@ def add_float32(x, v):
 def multiply_float32(x, v):
     """x * v in x's dtype, v float32 (e.g. styles [N,1,1,C] into [N,H,W,C])."""
     if not _float32_sum_needed(x, v):
-        return x * (v if keras.backend.standardize_dtype(v.dtype) == keras.backend.standardize_dtype(x.dtype)
-                    else ops.cast(v, x.dtype))
+        return x * _in_dtype_of(v, x)
     x, v = tf.convert_to_tensor(x), tf.convert_to_tensor(v)
     axes = _broadcast_axes(x, v)
 
