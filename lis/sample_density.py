@@ -17,6 +17,7 @@ import sys
 import numpy as np
 
 from stylegan2.errors import UserError, exit_on_user_error
+from stylegan2.flags import OneLineParser
 
 CLIP = 6.0
 BINS = 100
@@ -74,7 +75,7 @@ def sample_density(G, record, sampling, outdir, nb_points=500000, components=50,
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m lis.sample_density", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="python -m lis.sample_density", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--network", required=True, help="LIS network snapshot (.keras) or run directory")
     parser.add_argument("--nb-points", type=int, default=500000, help="Latents per depth")

@@ -26,7 +26,7 @@ import sys
 import numpy as np
 
 from stylegan2.errors import UserError, exit_on_user_error
-from stylegan2.flags import finite_float
+from stylegan2.flags import OneLineParser, finite_float
 from stylegan2.images import make_grid, save_image, to_uint8
 
 GRID = 16  # the original's 16x16 sheets (nb_rows = nb_cols = 16)
@@ -128,7 +128,7 @@ def sample_images(snapshot_G, record, sampling, outdir, encoder=None, rounds=20,
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m lis.sample_images", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="python -m lis.sample_images", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--network", required=True, help="LIS network snapshot (.keras) or run directory")
     parser.add_argument("--r-encoder", default=None, help="R-separate encoder (.keras from python -m lis.train_r)")

@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from stylegan2.errors import UserError, exit_on_user_error
+from stylegan2.flags import OneLineParser, finite_float
 
 
 def embed(codes, perplexity, max_iter, learning_rate, seed):
@@ -70,13 +71,13 @@ def sample_tsne(G, record, sampling, outdir, nb_points=17500, perplexity=40.0, m
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m lis.sample_tsne", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="python -m lis.sample_tsne", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--network", required=True, help="LIS network snapshot (.keras) or run directory")
     parser.add_argument("--nb-points", type=int, default=17500, help="Latents embedded per depth")
-    parser.add_argument("--perplexity", type=float, default=40.0, help="t-SNE perplexity")
+    parser.add_argument("--perplexity", type=finite_float, default=40.0, help="t-SNE perplexity")
     parser.add_argument("--max-iter", type=int, default=10000, help="t-SNE iterations (the original's n_iter)")
-    parser.add_argument("--learning-rate", type=float, default=4000.0, help="t-SNE learning rate")
+    parser.add_argument("--learning-rate", type=finite_float, default=4000.0, help="t-SNE learning rate")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the latents and of t-SNE")
     parser.add_argument("--cache-dir", default=None, help="A previous output directory: reuse its embedded points")
     parser.add_argument("--result-dir", default="results", help="Root of the output directory")

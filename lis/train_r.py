@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 from stylegan2.errors import UserError, exit_on_user_error
-from stylegan2.flags import finite_float
+from stylegan2.flags import OneLineParser, finite_float
 
 VIS_LATENTS = 64
 
@@ -163,7 +163,7 @@ class RTrainer:
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m lis.train_r", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="python -m lis.train_r", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--network", help="Network snapshot (.keras) or run directory whose G_ema R learns to invert")
     parser.add_argument("--niter", type=int, default=2500, help="Training iterations (the original README's 2500)")

@@ -25,6 +25,7 @@ import sys
 import time
 
 from stylegan2.errors import UserError, exit_on_user_error
+from stylegan2.flags import OneLineParser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRESET = "small"
@@ -98,7 +99,7 @@ def check_digits(run_dir, train_dataset, test_dataset, out_dir, epochs=60, seed=
 
 @exit_on_user_error
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="demo", help="Directory for the demo's datasets and results")
     parser.add_argument("--kimg", type=float, default=40, help="Training length in thousands of images")
     parser.add_argument("--check", metavar="RUN_DIR", default=None,

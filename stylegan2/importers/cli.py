@@ -6,10 +6,11 @@ import os
 import sys
 
 from stylegan2.errors import UserError, exit_on_user_error
+from stylegan2.flags import OneLineParser
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="convert_network.py",
         description="Import an NVIDIA StyleGAN2 / InclusiveGAN / StyleGAN2-ADA network pickle once and write it as a "
                     ".keras network snapshot (G, D, G_ema), which every command then loads directly.",
