@@ -339,6 +339,32 @@ def test_cluster_metrics_over_a_snapshot(trained_run, data_dir, tmp_path):
                                       "--dataset", "ds", f"--result-dir={tmp_path}"])
 
 
+def test_metrics_during_training_see_each_snapshot_as_saved(data_dir, tmp_path):
+    """The loop's metrics at a snapshot equal run_metrics.py on that saved snapshot: its clusters (centroids of the
+    D frozen at the last re-clustering), its label distribution, its metadata; not the first snapshot's."""
+    import json
+
+    from stylegan2.metrics import cli as metrics_cli
+    from stylegan2.metrics.registry import register_metric
+
+    register_metric("test-snapshot-record", lambda ctx: ({
+        "snapshot_kimg": float(ctx.snapshot.metadata["kimg"]),
+        "label_p0": float(ctx.sampling.probs[0])}, {}))
+    run_dir = cli.main.__wrapped__(argv(data_dir, tmp_path, "--total-kimg", "0.08", "--snapshot-ticks", "1",
+                                        "--metrics", "cluster_metrics,test-snapshot-record"))
+    during = {name: [json.loads(line) for line in open(os.path.join(run_dir, f"metric-{name}.jsonl"))]
+              for name in ("cluster_metrics", "test-snapshot-record")}
+    assert len(during["cluster_metrics"]) == 5
+    for clusters, record in zip(during["cluster_metrics"], during["test-snapshot-record"]):
+        path = clusters["snapshot"]
+        meta = read_metadata(path)
+        assert record["results"]["snapshot_kimg"] == pytest.approx(meta["kimg"]) == pytest.approx(clusters["kimg"])
+        assert record["results"]["label_p0"] == pytest.approx(meta["sampling"]["probs"][0])
+        _, results = metrics_cli.main.__wrapped__(["--metrics=cluster_metrics", f"--network={path}",
+                                                   f"--result-dir={tmp_path / 'after'}"])
+        assert clusters["results"] == pytest.approx(results[path])
+
+
 def test_visualize_clusters_writes_grids_and_a_gallery(trained_run, data_dir, tmp_path):
     """Per cluster, 20 samples from seeds 0..19 (the same z for every cluster) and its first real members, as
     training labels them; index.html lists them all."""

@@ -647,13 +647,16 @@ class TrainingLoop:
         from stylegan2.metrics import protocols  # noqa: F401  (registers the metrics)
         from stylegan2.metrics.runner import MetricContext, run_metrics
 
+        sampling = type(self.method).sampling(self.snapshot)
         if getattr(self, "metric_context", None) is None:
             # Generation runs on every replica of a one-machine strategy; a multi-worker chief generates alone.
             strategy = self.strategy if isinstance(self.strategy, tf.distribute.MirroredStrategy) else None
-            sampling = type(self.method).sampling(self.snapshot)
             self.metric_context = MetricContext(sampling.prepare(self.G_ema), self.dataset, strategy=strategy,
                                                 mirror=self.options.mirror_augment, sampling=sampling,
                                                 snapshot=self.snapshot, **self.options.metric_settings)
+        # The context (and its traced generator) lives across snapshots; what a snapshot records (how labels are
+        # drawn, a method's extras such as cluster centroids) is this snapshot's.
+        self.metric_context.sampling, self.metric_context.snapshot = sampling, self.snapshot
         return run_metrics(self.metric_context, self.options.metrics, run_dir=self.run_dir,
                            snapshot=self.last_snapshot, kimg=self.nimg / 1000)
 
