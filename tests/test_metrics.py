@@ -158,6 +158,28 @@ def test_mode_counts_and_kl_of_stacked_data_are_exact(tmp_path):
     assert results["mode_counts_24k"] <= 100
 
 
+def test_confident_mode_counts_leave_out_ambiguous_digits(tmp_path):
+    """Channels at a digit's intensity are read with confidence ~1, channels halfway between two digits ~0.5; only
+    samples with three confident digits count as modes, and the rest is reported as the unconfident fraction."""
+    rnd = np.random.RandomState(1)
+    digits = rnd.randint(0, 9, size=(120, 3)).astype(np.float64)
+    blurred = rnd.rand(120) < 0.4
+    digits[blurred, rnd.randint(0, 3, size=blurred.sum())] += 0.5  # one channel between digit d and d + 1
+    images = np.broadcast_to((digits * 255 / 9).round().astype(np.uint8)[:, :, None, None], (120, 3, 32, 32))
+    with TFRecordExporter(str(tmp_path / "ds"), 120, progress=False) as tfr:
+        tfr.add_images(np.ascontiguousarray(images))
+    classifier = intensity_classifier()
+    weights, bias = classifier.layers[-1].get_weights()
+    classifier.layers[-1].set_weights([weights * 1000, bias * 1000])  # margins of ~12 logits between digits
+    ctx = MetricContext(None, ImageDataset(str(tmp_path / "ds")), classifier=classifier, cache_dir=str(tmp_path),
+                        batch_size=64)
+    results = run_metrics(ctx, ["mode_counts_confident_24k", "mode_counts_24k"], log=lambda _: None)
+    sure = digits[~blurred].astype(np.int64)
+    assert results["mode_counts_confident_24k"] == len(np.unique(sure @ np.array([1, 10, 100])))
+    assert results["confident_fraction_24k"] == pytest.approx(np.mean(~blurred))
+    assert results["mode_counts_24k"] > results["mode_counts_confident_24k"]
+
+
 def test_run_metrics_cli_over_a_run_directory(setup, tmp_path, monkeypatch, capsys):
     root, _, _, snapshot = setup
     monkeypatch.setattr(feature_nets, "load_feature_network", lambda name, path=None: STAND_INS[name])

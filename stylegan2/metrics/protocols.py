@@ -116,19 +116,24 @@ def perceptual_path_length(ctx, num_samples, epsilon, space, sampling, crop, nam
     return {name: float(np.mean(kept))}, _info(ctx, "lpips")
 
 
-def _stacked_mnist_predictions(ctx, num_images):
+def _stacked_mnist_digits(ctx, num_images):
+    """(per-channel digits int64 [N,3], their softmax probabilities [N,3]) of the fakes, shared by every Stacked-MNIST
+    metric of one snapshot."""
     channels = ctx.dataset.channels if ctx.G is None else ctx.G.synthesis.img_channels
     if channels != 3:
         raise UserError("Stacked-MNIST metrics need a 3-channel generator (one digit per channel)")
-    from stylegan2.metrics.digit_classifier import classify_stacked
+    from stylegan2.metrics.digit_classifier import predict_stacked
 
-    key = ("stacked-mnist predictions", ctx.count(num_images))
-    if key not in ctx.memo:  # mode_counts_24k and KL24k of one snapshot share the predictions
+    key = ("stacked-mnist digits", ctx.count(num_images))
+    if key not in ctx.memo:
         classifier = ctx.classifier()
-        channels = np.concatenate([classify_stacked(classifier, images)
-                                   for images in ctx.generated(ctx.count(num_images))])
-        ctx.memo[key] = arithmetic.stacked_predictions(channels)
+        parts = [predict_stacked(classifier, images) for images in ctx.generated(ctx.count(num_images))]
+        ctx.memo[key] = tuple(np.concatenate(part) for part in zip(*parts))
     return ctx.memo[key]
+
+
+def _stacked_mnist_predictions(ctx, num_images):
+    return arithmetic.stacked_predictions(_stacked_mnist_digits(ctx, num_images)[0])
 
 
 def _classifier_info(ctx):
@@ -140,6 +145,17 @@ def mode_counts(ctx, num_images):
     """Stacked-MNIST modes covered (IG metrics/mode_counts.py): distinct classes d0 + 10 d1 + 100 d2 among fakes."""
     preds = _stacked_mnist_predictions(ctx, num_images)
     return {f"mode_counts_{num_images // 1000}k": float(arithmetic.mode_counts(preds, 1000))}, _classifier_info(ctx)
+
+
+def confident_mode_counts(ctx, num_images, threshold=0.9):
+    """Modes among the fakes whose three digits the classifier reads with confidence >= 0.9 each, and their fraction:
+    blurred or ambiguous channels still get an argmax digit, so mode_counts alone can count blobs as modes."""
+    digits, confidence = _stacked_mnist_digits(ctx, num_images)
+    sure = np.all(confidence >= threshold, axis=1)
+    tag = f"{num_images // 1000}k"
+    return {f"mode_counts_confident_{tag}": float(arithmetic.mode_counts(
+                arithmetic.stacked_predictions(digits[sure]), 1000)) if sure.any() else 0.0,
+            f"confident_fraction_{tag}": float(np.mean(sure))}, {**_classifier_info(ctx), "threshold": threshold}
 
 
 def kl(ctx, num_images):
@@ -172,4 +188,5 @@ register_metric("ppl2_wend", perceptual_path_length, num_samples=50000, epsilon=
                 crop=False, name="ppl2_wend")
 register_metric("mode_counts_24k", mode_counts, num_images=24000)
 register_metric("KL24k", kl, num_images=24000)
+register_metric("mode_counts_confident_24k", confident_mode_counts, num_images=24000)
 register_metric("modes_rkl_50k", modes_and_reverse_kl, num_images=50000)
