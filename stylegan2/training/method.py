@@ -237,6 +237,11 @@ class Method:
         """Labels of the fakes in the run directory's image grid, given the grid reals' dataset labels."""
         return real_labels if self.options.conditional else np.zeros([len(real_labels), 0], np.float32)
 
+    def pipeline_options(self, loop):
+        """Extra keyword arguments of the training stream's ImageDataset.pipeline: e.g. `indices` (train on a subset
+        of the records) or `augment` (a per-image augmentation after the mirror flips). Default: none."""
+        return {}
+
     # === Loss per phase: each returns (per-sample loss [b], {stat name: per-sample values}) ===
 
     def phase_inputs(self, phase, loop):
