@@ -3,8 +3,8 @@
 The original adds one value per iteration to three groups: loss-r-mix (train-r<i>: the similarity term of module
 i + 1, clipped to [0, 1]), loss-g-mix (train-g<k>: G's adversarial loss at depth k) and loss-d-mix (train-d-real,
 train-d-fake<k>: D's loss on the reals and on fakes of depth k), a depth's line only at iterations that drew it.
-Here a row is written per tick (the loop's tick averages over its iterations; a depth not drawn in a tick is absent
-from that row) to <run>/loss-history.jsonl; R-iterative's lines are the chain steps (g<k>, d-fake<k>, r<k-1> =
+Here a row is written per tick (the loop's tick averages over its iterations; a depth not drawn in a tick, which the
+loop shows as 0, is absent from that row) to <run>/loss-history.jsonl; R-iterative's lines are the chain steps (g<k>, d-fake<k>, r<k-1> =
 R's MSE at step k). A resumed run drops the rows after its checkpoint, so the file continues exactly.
 
     python -m lis.export_history RUN_DIR [--out history.csv] [--start 0] [--end -1] [--subsample 1] [--kernel-size 101]
@@ -45,7 +45,9 @@ def lines_of_stats(stats, mode, n):
             names = {f"Loss/D/fake_step{k}": f"loss-d-mix_train-d-fake{k}", f"Loss/G/step{k}": f"loss-g-mix_train-g{k}",
                      f"Loss/R/mse{k}": f"loss-r-mix_train-r{k - 1}"}
         for stat, line in names.items():
-            if stat in stats:
+            # The loop shows a stat without samples in the tick (a depth not drawn) as exactly 0; every one of these
+            # losses is positive otherwise (softplus, lambda^i x MSE), so 0 means "no value this tick".
+            if stats.get(stat, 0.0) != 0.0:
                 out[line] = float(stats[stat])
     for line in out:
         if line.startswith("loss-r-mix"):

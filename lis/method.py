@@ -380,7 +380,8 @@ class LISMethod(StyleGAN2Method):
         self.test_images, self.test_labels = read_images(loop.dataset, self.split["running_test"])
         if not self.options.conditional:
             self.test_labels = None
-        save_grid(self.test_images[:TEST_GRID_IMAGES], os.path.join(loop.run_dir, TEST_DIR, "target.png"))
+        if len(self.test_images):
+            save_grid(self.test_images[:TEST_GRID_IMAGES], os.path.join(loop.run_dir, TEST_DIR, "target.png"))
         print(f"Reconstruction test: {len(self.test_images)} running-test images every "
               f"{self.opts['test_interval']} iterations; training on {len(self.split['train'])} of "
               f"{loop.dataset.num_images} images")

@@ -217,7 +217,7 @@ def test_export_history_is_the_originals_csv(tmp_path):
 
 def test_lines_of_stats_per_depth():
     stats = {"Loss/D/real": 0.3, "Loss/D/fake_depth2": 0.4, "Loss/G/depth0": 1.5, "Loss/lis/r1": 3.0,
-             "Loss/G/loss": 9.0}
+             "Loss/G/loss": 9.0, "Loss/G/depth1": 0.0}  # depth 1 not drawn this tick: the loop shows 0
     assert history.lines_of_stats(stats, "g_lis", 3) == {
         "loss-d-mix_train-d-real": 0.3, "loss-d-mix_train-d-fake2": 0.4, "loss-g-mix_train-g0": 1.5,
         "loss-r-mix_train-r1": 1.0}  # r lines clipped to [0, 1]

@@ -595,8 +595,7 @@ class TrainingLoop:
             tick_time = now - tick_start_time
             tick_kimg = (self.nimg - tick_start_nimg) / 1000
             sec_per_kimg = tick_time / max(tick_kimg, 1e-8)
-            # A stat without samples this tick (e.g. one kept only at some draws) is left out, not shown as 0.
-            values = {name: s / n for name, (s, n) in sorted(sums.items()) if n > 0}
+            values = {name: s / max(n, 1) for name, (s, n) in sorted(sums.items())}
             self.method.on_tick(self, values)
             mem = peak_memory_gb()
             eta = max(total_nimg - self.nimg, 0) / 1000 * sec_per_kimg
