@@ -213,6 +213,13 @@ def test_export_history_is_the_originals_csv(tmp_path):
     assert out.read_text().split("\n")[1:] == ["3,0.2000,3.0000,2.0000,0.9000"]  # 1 <= i, i % 2 == 0: row 2
     history.export_csv(rows, str(out), start=0, subsample=2, kernel_size=1)
     assert [line.split(",")[0] for line in out.read_text().split("\n")[1:]] == ["1", "3"]
+    history.write_rows(str(tmp_path / history.HISTORY_FILE), rows)
+    result = subprocess.run([sys.executable, "-m", "lis.export_history", str(tmp_path), "--kernel-size", "3"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and (tmp_path / "history.csv").read_text().split("\n")[1:] == lines[1:]
+    result = subprocess.run([sys.executable, "-m", "lis.export_history", str(tmp_path / "none")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
 
 
 def test_lines_of_stats_per_depth():
