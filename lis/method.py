@@ -83,7 +83,7 @@ FLAGS = (
 )
 TEST_DIR = "running_test"
 BEST_SNAPSHOT = "network-snapshot-best.keras"
-TEST_GRID_IMAGES = 100  # the original's vis_row x vis_col test images in the grids
+TEST_GRID_IMAGES, TEST_GRID_COLS = 100, 10  # the original's vis_row x vis_col test images in the grids
 
 GENERATION_FLAGS = (
     Flag("depth", int, None, "LIS depth r: the first r modules (g_lis) or r trips G -> R -> G (r_iterative); "
@@ -381,7 +381,8 @@ class LISMethod(StyleGAN2Method):
         if not self.options.conditional:
             self.test_labels = None
         if len(self.test_images):
-            save_grid(self.test_images[:TEST_GRID_IMAGES], os.path.join(loop.run_dir, TEST_DIR, "target.png"))
+            save_grid(self.test_images[:TEST_GRID_IMAGES], os.path.join(loop.run_dir, TEST_DIR, "target.png"),
+                      cols=TEST_GRID_COLS)
         print(f"Reconstruction test: {len(self.test_images)} running-test images every "
               f"{self.opts['test_interval']} iterations; training on {len(self.split['train'])} of "
               f"{loop.dataset.num_images} images")
@@ -459,7 +460,7 @@ def read_images(dataset, indices):
 def save_test_grids(by_depth, folder, step):
     """The original's running_test grids: test_<it>.png (depth 0), r<j>_test_<it>.png (depth j + 1: its off-by-one
     naming) and all_test_<it>.png (each code at depths 0..N side by side)."""
-    cols = 10
+    cols = TEST_GRID_COLS
     save_grid(by_depth[0], os.path.join(folder, f"test_{step}.png"), cols=cols)
     for r in range(1, len(by_depth)):
         save_grid(by_depth[r], os.path.join(folder, f"r{r - 1}_test_{step}.png"), cols=cols)
