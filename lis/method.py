@@ -20,9 +20,14 @@ real term is the one real batch of the iteration counted once per trained step.
 How it uses the seam: `build_networks` (LISGenerator), phases `g_main`/`d_main` (and `training_styles` for the
 path-length phase), `load_weights` (fine-tuning a plain StyleGAN2 snapshot with new modules: the original's
 --load_tolerant), `sampling_metadata` + `sampling` + `generation_flags` (`--depth`, `--r-encoder`: lis.sampling),
-`on_snapshot` (per-depth grids and chains), metrics (lis.metrics).
+`on_snapshot` (per-depth grids and chains), metrics (lis.metrics); the original's training outputs: the
+reconstruction test on the running-test images of a `--split-file` (lis.split_data) every `--test-interval`
+iterations with a `best` snapshot (`on_step`, lis.reconstruction; best loss and iteration in `checkpoint_items`),
+training on the split's `train` images with an `--augment` preset (`pipeline_options`, lis.augment), and the loss
+history per depth with its plot (`on_tick`, `on_snapshot`, lis.history).
 """
 
+import json
 import os
 
 import numpy as np
@@ -39,10 +44,14 @@ from stylegan2.training.stylegan2_method import StyleGAN2Method
 
 import lis.metrics  # noqa: F401  (registers the LIS metrics)
 from lis import depth as lis_depth
+from lis import history as lis_history
+from lis import reconstruction
+from lis.augment import PRESETS, make_augment
 from lis.layers import NORMS
 from lis.losses import mse_per_sample, scale_gradient, similarity_terms, where_mask
 from lis.networks import SPACES, LISGenerator
 from lis.sampling import LISSampling, at_depth
+from lis.split_data import load_split
 
 MODES = ("g_lis", "r_iterative")
 CHAIN_GRID_LATENTS = 16  # latents in the chains grid (4 chains per row)
@@ -63,7 +72,18 @@ FLAGS = (
     Flag("lis_lr_mul", float, 0.01, "Learning-rate multiplier of the LIS modules' parameters (their Adam steps are "
                                     "lr x this; 0.01 = StyleGAN2's mapping network)"),
     Flag("spatial_dropout_r", float, 0.0, "r_iterative: spatial dropout of R (the original's --spatial_dropout_r)"),
+    Flag("split_file", str, None, "A split file of python -m lis.split_data: train on its `train` images only and run "
+                                  "the reconstruction test on its running-test images", metavar="PATH"),
+    Flag("test_interval", int, 10000, "Iterations between reconstruction tests (needs --split-file); the best test "
+                                      "loss keeps network-snapshot-best.keras"),
+    Flag("test_steps", int, 50, "RMSprop steps per reconstruction test code"),
+    Flag("test_lr", float, reconstruction.TEST_LR, "RMSprop learning rate of the reconstruction test"),
+    Flag("augment", str, None, "The original's augmentation preset of the training images (every preset, none "
+                               "included, turns on --mirror-augment)", choices=tuple(PRESETS)),
 )
+TEST_DIR = "running_test"
+BEST_SNAPSHOT = "network-snapshot-best.keras"
+TEST_GRID_IMAGES, TEST_GRID_COLS = 100, 10  # the original's vis_row x vis_col test images in the grids
 
 GENERATION_FLAGS = (
     Flag("depth", int, None, "LIS depth r: the first r modules (g_lis) or r trips G -> R -> G (r_iterative); "
@@ -109,6 +129,15 @@ class LISMethod(StyleGAN2Method):
             raise UserError(f"--lis-lr-mul {m['lis_lr_mul']}: must be positive")
         if not 0 <= m["spatial_dropout_r"] < 1:
             raise UserError(f"--spatial-dropout-r {m['spatial_dropout_r']}: must be in [0, 1)")
+        for name in ("test_interval", "test_steps"):
+            if m[name] < 1:
+                raise UserError(f"--{name.replace('_', '-')} {m[name]}: must be 1 or more")
+        if not m["test_lr"] > 0:
+            raise UserError(f"--test-lr {m['test_lr']}: must be positive")
+        if m["split_file"] is not None:
+            load_split(m["split_file"])  # exists and parses; its sizes are checked against the dataset at the start
+        if m["augment"] is not None:
+            options.mirror_augment = True  # every preset flips (the original's RandomHorizontalFlip)
 
     @classmethod
     def sampling(cls, snapshot, options=None):
@@ -120,6 +149,10 @@ class LISMethod(StyleGAN2Method):
         self.mode = self.opts["lis_mode"]
         self.N = int(self.opts["r_iterations"])
         self.lambda_r = float(self.opts["lambda_r"])
+        self.split = None
+        # 1e100: the original's min_loss before any test (finite: the loop checks every checkpointed value)
+        self.best_loss = tf.Variable(1e100, dtype=tf.float64, trainable=False, name="lis_best_test_loss")
+        self.best_step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="lis_best_test_step")
 
     def describe(self):
         if self.mode == "r_iterative":
@@ -163,6 +196,19 @@ class LISMethod(StyleGAN2Method):
             print(f"Fine-tuning: {len(added['G'])} weights of this run are not in {os.path.basename(path)} and start "
                   f"at their initial values ({', '.join(sorted({_module_of(w) for w in added['G']}))})")
         return snap.metadata
+
+    def checkpoint_items(self):
+        return {"best_test_loss": self.best_loss, "best_test_step": self.best_step}
+
+    def pipeline_options(self, loop):
+        """The split's `train` images only (with --split-file) and the --augment preset's ops."""
+        extra = {}
+        if self.opts["split_file"] is not None:
+            self.split = load_split(self.opts["split_file"], loop.dataset.num_images)
+            extra["indices"] = self.split["train"]
+        if self.opts["augment"] is not None:
+            extra["augment"] = make_augment(self.opts["augment"])
+        return extra
 
     def sampling_metadata(self, loop):
         record = super().sampling_metadata(loop)
@@ -247,7 +293,7 @@ class LISMethod(StyleGAN2Method):
         fake_logits = self.discriminate(ctx.D, tf.stop_gradient(fakes), c)
         real_logits = self.discriminate(ctx.D, reals, ctx.loop.condition(labels))
         loss = losses.d_logistic(real_logits, fake_logits)
-        stats = {"Loss/D/loss": loss,
+        stats = {"Loss/D/loss": loss, "Loss/D/real": tf.nn.softplus(-tf.reshape(real_logits, [-1])),
                  "Loss/scores/real": tf.reshape(real_logits, [-1]),
                  "Loss/signs/real": tf.sign(tf.reshape(real_logits, [-1])),
                  "Loss/signs/fake": tf.sign(tf.reshape(fake_logits, [-1]))}
@@ -309,7 +355,7 @@ class LISMethod(StyleGAN2Method):
         real_logits = tf.reshape(self.discriminate(ctx.D, reals, ctx.loop.condition(labels)), [-1])
         real_term = tf.nn.softplus(-real_logits)
         loss = 0.0
-        stats = {"Loss/scores/real": real_logits}
+        stats = {"Loss/scores/real": real_logits, "Loss/D/real": real_term}
         for k, (_, images) in enumerate(steps):
             fake_logits = tf.reshape(self.discriminate(ctx.D, tf.stop_gradient(images), c), [-1])
             fake_term = tf.nn.softplus(fake_logits)
@@ -321,11 +367,69 @@ class LISMethod(StyleGAN2Method):
     # === Image grids ===
 
     def on_start(self, loop):
-        if loop.is_chief and loop.step == 0:
+        if not loop.is_chief:
+            return
+        if loop.step == 0:
             self.save_depth_grids(loop, "_init")
+        # A resumed run repeats the iterations after its checkpoint: drop what they logged.
+        lis_history.truncate_after(os.path.join(loop.run_dir, lis_history.HISTORY_FILE), loop.step)
+        if self.split is None:
+            return
+        os.makedirs(os.path.join(loop.run_dir, TEST_DIR), exist_ok=True)
+        lis_history.truncate_after(os.path.join(loop.run_dir, TEST_DIR, "losses.jsonl"), loop.step)
+        self.test_images, self.test_labels = read_images(loop.dataset, self.split["running_test"])
+        if not self.options.conditional:
+            self.test_labels = None
+        if len(self.test_images):
+            save_grid(self.test_images[:TEST_GRID_IMAGES], os.path.join(loop.run_dir, TEST_DIR, "target.png"),
+                      cols=TEST_GRID_COLS)
+        print(f"Reconstruction test: {len(self.test_images)} running-test images every "
+              f"{self.opts['test_interval']} iterations; training on {len(self.split['train'])} of "
+              f"{loop.dataset.num_images} images")
+
+    def on_step(self, loop):
+        if self.split is not None and loop.is_chief and len(self.split["running_test"]) and \
+                loop.step % self.opts["test_interval"] == 0:
+            self.running_test(loop)
+
+    def running_test(self, loop):
+        """The reconstruction test on G_ema; a better mean loss than before writes network-snapshot-best.keras."""
+        record = self.sampling_metadata(loop)["lis"]
+        render = reconstruction.make_render(loop.G_ema, record, self.test_labels)
+        codes, losses = reconstruction.reconstruct(render, self.test_images, loop.G_ema.z_dim,
+                                                   self.opts["test_steps"], self.opts["test_lr"])
+        loss = float(np.mean(losses))
+        best = loss < float(self.best_loss.numpy())
+        if best:
+            loop.save_snapshot(os.path.join(loop.run_dir, BEST_SNAPSHOT))
+            self.best_loss.assign(loss)
+            self.best_step.assign(loop.step)
+            write_json(os.path.join(loop.run_dir, TEST_DIR, "best.json"),
+                       {"step": loop.step, "kimg": loop.nimg / 1000, "loss": loss})
+        self.last_test_loss = loss
+        lis_history.append_row(os.path.join(loop.run_dir, TEST_DIR, "losses.jsonl"),
+                               {"step": loop.step, "kimg": loop.nimg / 1000, "test_loss": loss, "best": best})
+        num = min(len(codes), TEST_GRID_IMAGES)
+        labels = None if self.test_labels is None else self.test_labels[:num]
+        save_test_grids(reconstruction.images_by_depth(loop.G_ema, record, codes[:num], labels),
+                        os.path.join(loop.run_dir, TEST_DIR), loop.step)
+        print(f"Reconstruction test at iteration {loop.step}: loss {loss:.6f}"
+              + (" (new best)" if best else f" (best {float(self.best_loss.numpy()):.6f} at iteration "
+                                            f"{int(self.best_step.numpy())})"), flush=True)
+
+    def on_tick(self, loop, stats):
+        if getattr(self, "last_test_loss", None) is not None:
+            stats["LIS/test_loss"] = self.last_test_loss
+            self.last_test_loss = None
+        if loop.is_chief:
+            n = self.N if self.mode == "r_iterative" else loop.G.mapping.lis_modules
+            row = {"step": loop.step, "kimg": loop.nimg / 1000, **lis_history.lines_of_stats(stats, self.mode, n)}
+            lis_history.append_row(os.path.join(loop.run_dir, lis_history.HISTORY_FILE), row)
 
     def on_snapshot(self, loop, kimg):
         self.save_depth_grids(loop, loop.kimg_tag())
+        rows = lis_history.read_rows(os.path.join(loop.run_dir, lis_history.HISTORY_FILE))
+        lis_history.plot(rows, os.path.join(loop.run_dir, lis_history.PLOT_FILE))
 
     def save_depth_grids(self, loop, tag):
         """fakes<tag>-r<r>.png for r = 0..N (the loop's own fakes<tag>.png is G_ema's default: depth N for G-LIS, the
@@ -338,6 +442,37 @@ class LISMethod(StyleGAN2Method):
             save_grid(by_depth[r], os.path.join(loop.run_dir, f"fakes{tag}-r{r}.png"), cols=loop.grid_cols)
         save_grid(chain_cells(by_depth, CHAIN_GRID_LATENTS), os.path.join(loop.run_dir, f"chains{tag}.png"),
                   cols=4 * (self.N + 1))
+
+
+def read_images(dataset, indices):
+    """(images float32 [n,H,W,C] in [-1,1], labels [n, label_dim]) of records `indices`, in that order."""
+    indices = np.asarray(indices, np.int64)
+    if not len(indices):
+        return np.zeros([0, *dataset.shape], np.float32), np.zeros([0, dataset.label_dim], np.float32)
+    found = {}
+    for images, labels, idx in dataset.iterate_numpy(indices=indices):
+        for image, label, i in zip(images, labels, idx):
+            found[int(i)] = (image, label)
+    return (np.stack([found[int(i)][0] for i in indices]).astype(np.float32),
+            np.stack([found[int(i)][1] for i in indices]).astype(np.float32))
+
+
+def save_test_grids(by_depth, folder, step):
+    """The original's running_test grids: test_<it>.png (depth 0), r<j>_test_<it>.png (depth j + 1: its off-by-one
+    naming) and all_test_<it>.png (each code at depths 0..N side by side)."""
+    cols = TEST_GRID_COLS
+    save_grid(by_depth[0], os.path.join(folder, f"test_{step}.png"), cols=cols)
+    for r in range(1, len(by_depth)):
+        save_grid(by_depth[r], os.path.join(folder, f"r{r - 1}_test_{step}.png"), cols=cols)
+    save_grid(chain_cells(by_depth, len(by_depth[0])), os.path.join(folder, f"all_test_{step}.png"),
+              cols=cols * len(by_depth))
+
+
+def write_json(path, record):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(record, f)
+    os.replace(tmp, path)
 
 
 def generate_batches(G, z, c, noise, batch=64, truncation_psi=1.0):

@@ -127,7 +127,8 @@ def lines(x, curves, path, xlim, ylim, title="", xlabel="", ylabel="", size=(560
         ax.draw.line(list(zip(px.tolist(), py.tolist())), fill=color, width=2)
     ax.frame()
     ax.legend([(label, color) for label, _, color in curves])
-    save_png(ax.image, path)
+    if path:
+        save_png(ax.image, path)
     return ax.image
 
 

@@ -110,7 +110,8 @@ class ImageDataset:
     # === Pipeline ===
 
     def pipeline(self, batch_size, *, shuffle=True, shuffle_mb=4096, repeat=True, mirror=False, seed=0,
-                 start_image=0, num_shards=1, shard_index=0, drop_remainder=True, prefetch=True, indices=None):
+                 start_image=0, num_shards=1, shard_index=0, drop_remainder=True, prefetch=True, indices=None,
+                 augment=None):
         """tf.data.Dataset of (images [B,H,W,C] float32 in [-1,1], labels [B,label_dim] float32, indices [B] int64).
 
         Args:
@@ -122,6 +123,9 @@ class ImageDataset:
           num_shards, shard_index: keep records with index % num_shards == shard_index (one shard per worker).
           indices:        None (every record), or the record indices to read (a subset, e.g. IMLE's minority records);
                           positions, epochs and `start_image` then count records of the subset only.
+          augment:        None, or a function (images [B,H,W,C] float32 in [-1,1], keys int64 [B]) -> images, applied
+                          after the mirror flips; `keys` is a hash of (seed, epoch, record index), independent of the
+                          mirror's, so the augmentation too is a pure function of (seed, position).
         """
         if batch_size < 1:
             raise UserError(f"batch size must be positive, got {batch_size}")
@@ -172,6 +176,8 @@ class ImageDataset:
                 kept, flipped = tf.dynamic_partition(images, flip, 2)
                 images = tf.dynamic_stitch(positions, [kept, tf.reverse(flipped, axis=[2])])
             images = tf.cast(images, tf.float32) * (2.0 / 255.0) - 1.0  # NV: adjust_dynamic_range([0,255] -> [-1,1])
+            if augment is not None:
+                images = augment(images, _hash32(_hash32(_hash32(index ^ seed) ^ epoch) ^ 0x5A17))
             return images, self.labels_of(index), index
 
         ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

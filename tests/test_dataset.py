@@ -81,6 +81,31 @@ def test_mirror_flips_about_half_exactly(source):
     assert np.array_equal(indices, indices2) and np.allclose(images, images2)
 
 
+def test_augment_gets_per_record_keys_after_the_mirror(source):
+    """The augment hook sees the mirrored images in [-1, 1] and one key per image, a function of (seed, epoch,
+    record): the same for any batch size and on resume, new each epoch, different from record to record."""
+    root, expected, _, _ = source
+    ds = ImageDataset(str(root / "onehot"))
+    seen = []
+
+    def augment(images, keys):
+        seen.append(None)
+        return images + tf.cast(keys % 7, tf.float32)[:, None, None, None]
+
+    plain = take(ds.pipeline(10, seed=4, mirror=True), 10)
+    images, _, indices = take(ds.pipeline(10, seed=4, mirror=True, augment=augment), 10)
+    assert seen and np.array_equal(indices, plain[2])
+    shift = (images - plain[0])[:, 0, 0, 0]
+    np.testing.assert_allclose(images - plain[0], shift[:, None, None, None] * np.ones_like(images), atol=1e-5)
+    assert len(set(np.round(shift[:NUM]).tolist())) > 3  # keys differ between records
+    epoch0 = dict(zip(indices[:NUM], shift[:NUM]))
+    assert any(epoch0[i] != s for i, s in zip(indices[NUM:], shift[NUM:]))  # and between epochs
+    images2, _, _ = take(ds.pipeline(25, seed=4, mirror=True, augment=augment), 4)
+    np.testing.assert_allclose(images, images2, atol=1e-6)
+    resumed = take(ds.pipeline(5, seed=4, mirror=True, augment=augment, start_image=65), 7)[0]
+    np.testing.assert_allclose(images[65:100], resumed, atol=1e-6)
+
+
 def test_shards_partition_the_records(source):
     root, _, _, _ = source
     ds = ImageDataset(str(root / "onehot"))

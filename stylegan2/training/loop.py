@@ -429,16 +429,24 @@ class TrainingLoop:
     def snapshot_path(self):
         return os.path.join(self.run_dir, f"network-snapshot-{self.kimg_tag()}.keras")
 
-    def save_snapshot(self):
-        self.check_finite()
-        path = self.snapshot_path()
+    def snapshot_metadata(self):
         o = self.options
-        self.snapshot = snapshot.save_snapshot(
-            path, self.G, self.D, self.G_ema, extras=self.method.snapshot_extras(self),
-            metadata={"kimg": self.nimg / 1000, "step": self.step, "method": o.method, "config": o.config,
-                      "precision": self.precision, "fp16_res": o.fp16_res,
-                      "dataset": self.dataset.path, "conditional": o.conditional, "method_options": o.method_options,
-                      "sampling": self.method.sampling_metadata(self)})
+        return {"kimg": self.nimg / 1000, "step": self.step, "method": o.method, "config": o.config,
+                "precision": self.precision, "fp16_res": o.fp16_res,
+                "dataset": self.dataset.path, "conditional": o.conditional, "method_options": o.method_options,
+                "sampling": self.method.sampling_metadata(self)}
+
+    def save_snapshot(self, path=None):
+        """Writes the network snapshot of this moment (finite check, atomic write). `path`: another name for it (a
+        method's extra snapshot, e.g. the best one so far), which does not become the run's last snapshot."""
+        self.check_finite()
+        if path is not None:
+            return snapshot.save_snapshot(path, self.G, self.D, self.G_ema, extras=self.method.snapshot_extras(self),
+                                          metadata=self.snapshot_metadata())
+        path = self.snapshot_path()
+        self.snapshot = snapshot.save_snapshot(path, self.G, self.D, self.G_ema,
+                                               extras=self.method.snapshot_extras(self),
+                                               metadata=self.snapshot_metadata())
         self.last_snapshot = path
         return path
 
@@ -534,7 +542,7 @@ class TrainingLoop:
             self.ema_init()
         self.data_iter = iter(self.dataset.distributed_pipeline(
             self.strategy, self.batch, shuffle=True, mirror=o.mirror_augment, seed=o.seed,
-            start_image=self.reals_consumed))
+            start_image=self.reals_consumed, **self.method.pipeline_options(self)))
         self._build_steps()
         return resumed
 

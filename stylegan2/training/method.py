@@ -9,7 +9,8 @@ snapshots and resume. A method is a plug-in: one package whose `Method` subclass
                    validation of its options, with one-line errors);
   training         `build_networks(dataset)`: G and D (called inside the strategy scope); the loss of each phase,
                    per sample: `g_main`, `g_reg`, `d_main`, `d_reg`, and the inputs each phase takes per iteration,
-                   `phase_inputs`; hooks on the schedule: `on_start`, `on_step`, `on_tick`, `on_snapshot`; its state,
+                   `phase_inputs`; the training stream's extra pipeline arguments (a record subset, a per-image
+                   augmentation), `pipeline_options`; hooks on the schedule: `on_start`, `on_step`, `on_tick`, `on_snapshot`; its state,
                    saved and restored with the checkpoint: `checkpoint_items()`; `load_weights` for --resume of a
                    snapshot file (fine-tuning); its image grids (`reals_grid`,
                    `fakes_grid`, `grid_labels`, and any others its hooks write);
@@ -236,6 +237,11 @@ class Method:
     def grid_labels(self, loop, real_labels):
         """Labels of the fakes in the run directory's image grid, given the grid reals' dataset labels."""
         return real_labels if self.options.conditional else np.zeros([len(real_labels), 0], np.float32)
+
+    def pipeline_options(self, loop):
+        """Extra keyword arguments of the training stream's ImageDataset.pipeline: e.g. `indices` (train on a subset
+        of the records) or `augment` (a per-image augmentation after the mirror flips). Default: none."""
+        return {}
 
     # === Loss per phase: each returns (per-sample loss [b], {stat name: per-sample values}) ===
 
