@@ -15,8 +15,8 @@ normalised z: the original's L2-normalised embedding concatenated to z); D throu
 (the Discriminator's 'multi_logit', gathered by y), or `--d-conditioning projection` (ADA's 'cmap' projection).
 
 How it uses the seam:
-  configure        the per-dataset preset (selfcond.presets), the augmentation policy (--deterministic-augment),
-                   validation.
+  configure        --selfcond-config files (selfcond.config_files), the per-dataset preset (selfcond.presets), the
+                   augmentation policy (--deterministic-augment), validation.
   build_networks   G with c_dim = k and a dense label embedding, D with the mask head, the frozen copy of D.
   on_start         the cluster set (built once, saved as cluster-set.npz in the run directory), and the first
                    clustering on the untrained D, or the clusterer restored from the checkpoint.
@@ -42,6 +42,7 @@ import tensorflow as tf
 
 from selfcond import cluster_metrics  # noqa: F401  (registers the cluster metrics)
 from selfcond.clustering import CLUSTERERS, KMeansClusterer, make_clusterer
+from selfcond.config_files import load_selfcond_config
 from selfcond.features import (TRAINING_STREAM, DequantizedImages, DiscriminatorFeatures, cluster_set,
                                dequantization_noise)
 from selfcond.presets import DATASET_PRESETS, get_preset, infer_preset
@@ -59,6 +60,9 @@ D_CONDITIONING = {"mask": "multi_logit", "projection": "cmap"}  # the original's
 FEATURE_BATCH = 256  # images per feature call (features are per image, so this only trades memory for calls)
 
 FLAGS = (
+    Flag("selfcond_config", str, None, "A JSON file of these flags (keys without dashes, e.g. {\"k\": 100}), with "
+         "inherit_from (another such file, relative to this one): the original's YAML configs; flags given here win "
+         "(shipped: selfcond/configs/<dataset>/{selfcondgan,unconditional,conditional}.json)", metavar="FILE"),
     Flag("clusterer", str, "selfcondgan", "Labels: selfcondgan (k-means of D's features, the method), online "
          "(sequential k-means), random_labels (fresh uniform labels per batch), supervised (the dataset's classes: "
          "the class-conditional upper bound), unconditional (k = 1)", choices=CLUSTERERS),
@@ -162,6 +166,11 @@ class SelfCondMethod(StyleGAN2Method):
         if options.conditional:
             raise UserError("--cond=true: --method selfcond conditions G and D on clusters of D's features; for the "
                             "dataset's classes use --clusterer supervised")
+        if m["selfcond_config"]:
+            for name, value in load_selfcond_config(m["selfcond_config"], FLAGS).items():
+                if getattr(args, name, None) is None:  # the command line wins over the file
+                    m[name] = value
+                    setattr(args, name, value)  # from here on, as if given on the command line
         dataset_name = os.path.basename(os.path.normpath(options.dataset)) if options.dataset else ""
         m["dataset_preset"] = m["dataset_preset"] or infer_preset(dataset_name)
         preset = get_preset(m["dataset_preset"])
