@@ -231,16 +231,17 @@ def _three_steps(data_dir, tmp_path, strategy, *extra):
     return loop, stats
 
 
-@pytest.mark.parametrize("rounds", [1, 2])
-def test_one_device_equals_two_replicas(data_dir, tmp_path, rounds):
+@pytest.mark.parametrize("rounds,extra", [(1, ()), (2, ()), (2, ("--deterministic-augment", "false"))])
+def test_one_device_equals_two_replicas(data_dir, tmp_path, rounds, extra):
     """Labels are computed on the host for the global batch, so 1 device and 2 replicas take the same steps, also in
     gradient accumulation rounds (where a replica's reals and the latents drawn for it are different rows of the
-    global batch): every fake gets its latent and its label by its row. Minibatch std is off, as in the backbone's
-    test (its grouping depends on the per-device batch by definition)."""
+    global batch): every fake gets its latent and its label by its row; with dequantisation noise too (drawn for
+    the global batch, then split). Minibatch std is off, as in the backbone's test (its grouping depends on the
+    per-device batch by definition)."""
     single, single_stats = _three_steps(data_dir, tmp_path / "one", tf.distribute.get_strategy(),
-                                        "--batch-gpu", str(8 // rounds))
+                                        "--batch-gpu", str(8 // rounds), *extra)
     double, double_stats = _three_steps(data_dir, tmp_path / "two", mirrored_strategy(["/cpu:0", "/cpu:1"]),
-                                        "--batch-gpu", str(4 // rounds))
+                                        "--batch-gpu", str(4 // rounds), *extra)
     assert double.strategy.num_replicas_in_sync == 2
     for a, b in zip(single_stats, double_stats):
         assert a.keys() == b.keys()
