@@ -18,18 +18,19 @@ from stylegan2.errors import UserError
 INHERIT = "inherit_from"
 
 
-def read_config_chain(path, _chain=()):
+def read_config_chain(path, _chain=(), _given=None):
     """The merged keys of `path` and the files it inherits from (nearest file wins)."""
+    given = _given or path  # the path as the user typed it, for messages
+    shown = path if not _chain else os.path.realpath(path)
     path = os.path.realpath(path)
-    shown = os.path.relpath(path) if not _chain else path
     if path in _chain:
         cycle = " -> ".join(os.path.basename(p) for p in (*_chain, path))
-        raise UserError(f"--selfcond-config {os.path.relpath(_chain[0])}: inherit_from cycle {cycle}; remove one link")
+        raise UserError(f"--selfcond-config {given}: inherit_from cycle {cycle}; remove one link")
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except FileNotFoundError:
-        where = f" (inherit_from of {os.path.relpath(_chain[-1])})" if _chain else ""
+        where = f" (inherit_from of {_chain[-1]})" if _chain else ""
         raise UserError(f"--selfcond-config {shown}: no such file{where}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise UserError(f"--selfcond-config {shown}: not a readable JSON file ({err}); fix or replace it") from None
@@ -40,7 +41,7 @@ def read_config_chain(path, _chain=()):
         return data
     if not isinstance(parent, str) or not parent:
         raise UserError(f"--selfcond-config {shown}: inherit_from must be a file name (a string), got {parent!r}")
-    base = read_config_chain(os.path.join(os.path.dirname(path), parent), (*_chain, path))
+    base = read_config_chain(os.path.join(os.path.dirname(path), parent), (*_chain, path), given)
     return {**base, **data}
 
 
