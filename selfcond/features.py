@@ -37,6 +37,42 @@ def to_uint8_images(x):
     return u
 
 
+# The original's augmentation adds `1/128 * torch.rand(x.size())` to images already in [-1,1] (gan_training/inputs.py
+# get_dataset, after Normalize((0.5,)*3, (0.5,)*3)): noise in [0, 1/128) in [-1,1] units, about one 8-bit step.
+DEQUANTIZE_SCALE = np.float32(1.0 / 128.0)
+TRAINING_STREAM, CLUSTER_SET_STREAM = 0, 1
+
+
+def dequantization_noise(shape, seed, stream, position):
+    """float32 U[0, 1/128) noise of `shape`: a pure function of (seed, stream, position), so a resumed run draws the
+    noise an uninterrupted one would have (stream 0: the training batch starting at image `position` of the real
+    stream; stream 1: row `position` of the cluster set)."""
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, stream, int(position)])
+    return rng.random(shape, dtype=np.float32) * DEQUANTIZE_SCALE
+
+
+class DequantizedImages:
+    """The cluster set as the original keeps it: each uint8 image in [-1,1] plus its own fixed dequantisation noise
+    (drawn once for the run, like the original's stored float x_cluster). Sliced into float32 batches on demand, so
+    the set stays uint8 in memory (a float copy of 50k 128-px images would be 9.8 GB)."""
+
+    def __init__(self, images, seed):
+        self.images, self.seed = images, seed
+
+    def __len__(self):
+        return len(self.images)
+
+    @property
+    def shape(self):
+        return self.images.shape
+
+    def __getitem__(self, rows):
+        start, stop, step = rows.indices(len(self.images))
+        noise = [dequantization_noise(self.images.shape[1:], self.seed, CLUSTER_SET_STREAM, i)
+                 for i in range(start, stop, step)]
+        return to_float_images(self.images[rows]) + np.stack(noise) if noise else to_float_images(self.images[rows])
+
+
 def feature_function(D):
     """images [N,H,W,C] (NumPy, uint8 or float in [-1,1]) -> D's per-image Dense0 features [N,F] (NumPy)."""
     spec = tf.TensorSpec([None, D.img_resolution, D.img_resolution, D.img_channels], tf.float32)

@@ -4,7 +4,8 @@ The discriminator's features of a fixed set of real images are clustered (k-mean
 start, then warm-started k-means matched to the old clusters every `--recluster-every` iterations); every real image
 is labelled with its nearest centroid, and G and D are conditioned on that label (reference sections 1.1-1.7):
 
-    y = mapping[nearest centroid of F_frozen(x)]       for the real batch x, as D sees it (after mirror flips)
+    y = mapping[nearest centroid of F_frozen(x)]       for the real batch x, as D sees it (after mirror flips and,
+                                                       unless --deterministic-augment, U[0,1/128) noise)
     D loss  = softplus(-D(x, y)) + softplus(D(G(z, y), y))     D(., y) = the logit of y's head ("mask")
     G loss  = softplus(-D(G(z', y), y))                         the same y (labels of this iteration's reals)
     R1      = gamma / 2 ||dD(x, y)/dx||^2                       on the real image's own cluster head
@@ -14,7 +15,8 @@ normalised z: the original's L2-normalised embedding concatenated to z); D throu
 (the Discriminator's 'multi_logit', gathered by y), or `--d-conditioning projection` (ADA's 'cmap' projection).
 
 How it uses the seam:
-  configure        the per-dataset preset (selfcond.presets), validation.
+  configure        --selfcond-config files (selfcond.config_files), the per-dataset preset (selfcond.presets), the
+                   augmentation policy (--deterministic-augment), validation.
   build_networks   G with c_dim = k and a dense label embedding, D with the mask head, the frozen copy of D.
   on_start         the cluster set (built once, saved as cluster-set.npz in the run directory), and the first
                    clustering on the untrained D, or the clusterer restored from the checkpoint.
@@ -40,7 +42,9 @@ import tensorflow as tf
 
 from selfcond import cluster_metrics  # noqa: F401  (registers the cluster metrics)
 from selfcond.clustering import CLUSTERERS, KMeansClusterer, make_clusterer
-from selfcond.features import DiscriminatorFeatures, cluster_set
+from selfcond.config_files import load_selfcond_config
+from selfcond.features import (TRAINING_STREAM, DequantizedImages, DiscriminatorFeatures, cluster_set,
+                               dequantization_noise)
 from selfcond.presets import DATASET_PRESETS, get_preset, infer_preset
 from stylegan2 import losses
 from stylegan2.errors import UserError
@@ -56,6 +60,9 @@ D_CONDITIONING = {"mask": "multi_logit", "projection": "cmap"}  # the original's
 FEATURE_BATCH = 256  # images per feature call (features are per image, so this only trades memory for calls)
 
 FLAGS = (
+    Flag("selfcond_config", str, None, "A JSON file of these flags (keys without dashes, e.g. {\"k\": 100}), with "
+         "inherit_from (another such file, relative to this one): the original's YAML configs; flags given here win "
+         "(shipped: selfcond/configs/<dataset>/{selfcondgan,unconditional,conditional}.json)", metavar="FILE"),
     Flag("clusterer", str, "selfcondgan", "Labels: selfcondgan (k-means of D's features, the method), online "
          "(sequential k-means), random_labels (fresh uniform labels per batch), supervised (the dataset's classes: "
          "the class-conditional upper bound), unconditional (k = 1)", choices=CLUSTERERS),
@@ -72,6 +79,12 @@ FLAGS = (
          "from scratch; the paper's ablation)", metavar="BOOL"),
     Flag("matching", str2bool, True, "Match new clusters to old ones (Hungarian) so labels stay stable (false: the "
          "ablation)", metavar="BOOL"),
+    Flag("deterministic_augment", str2bool, None, "The original's data.deterministic: false = its augmentation, "
+         "mirror flips (unless --mirror-augment is given) and U[0, 1/128) dequantisation noise on the reals D sees, "
+         "on the batches labelled and on the cluster set; true = neither; when not given, the --dataset-preset's "
+         "(true for stacked_mnist, false otherwise)", metavar="BOOL"),
+    Flag("embed_dim", int, None, "Width of G's label embedding (the original's embed_size, 256; L2-normalised and "
+         "concatenated to z); when not given, the --config's w_dim"),
     Flag("d_conditioning", str, "mask", "D's label head: mask (one logit per cluster, the original's) or projection "
          "(StyleGAN2-ADA's projection of mapped labels)", choices=tuple(D_CONDITIONING)),
 )
@@ -153,12 +166,24 @@ class SelfCondMethod(StyleGAN2Method):
         if options.conditional:
             raise UserError("--cond=true: --method selfcond conditions G and D on clusters of D's features; for the "
                             "dataset's classes use --clusterer supervised")
+        if m["selfcond_config"]:
+            for name, value in load_selfcond_config(m["selfcond_config"], FLAGS).items():
+                if getattr(args, name, None) is None:  # the command line wins over the file
+                    m[name] = value
+                    setattr(args, name, value)  # from here on, as if given on the command line
         dataset_name = os.path.basename(os.path.normpath(options.dataset)) if options.dataset else ""
         m["dataset_preset"] = m["dataset_preset"] or infer_preset(dataset_name)
         preset = get_preset(m["dataset_preset"])
         for key in ("k", "cluster_images", "recluster_every"):
             if getattr(args, key, None) is None:
                 m[key] = preset[key]
+        if m["deterministic_augment"] is None:
+            m["deterministic_augment"] = preset["deterministic"]
+        if options.mirror_augment is None:
+            options.mirror_augment = not m["deterministic_augment"]
+        elif options.mirror_augment and args.deterministic_augment:
+            raise UserError("--deterministic-augment=true and --mirror-augment=true: deterministic means no flips and "
+                            "no noise; give one of them")
         clusterer = m["clusterer"]
         if clusterer == "unconditional":
             if args.k is not None and args.k != 1:
@@ -170,7 +195,8 @@ class SelfCondMethod(StyleGAN2Method):
                                 f"drop --k")
             m["k"] = None  # the dataset's number of classes
         for flag, value, least in (("--k", m["k"], 1), ("--recluster-every", m["recluster_every"], 1),
-                                   ("--burnin", m["burnin"], 0), ("--cluster-images", m["cluster_images"], 1)):
+                                   ("--burnin", m["burnin"], 0), ("--cluster-images", m["cluster_images"], 1),
+                                   ("--embed-dim", m["embed_dim"], 1)):
             if value is not None and value < least:
                 raise UserError(f"{flag} {value}: must be at least {least}")
         if clusterer in ("selfcondgan", "online") and m["cluster_images"] < m["k"]:
@@ -185,6 +211,8 @@ class SelfCondMethod(StyleGAN2Method):
     def __init__(self, options):
         super().__init__(options)
         self.opts = selfcond_options(options.method_options)
+        # Dequantisation noise only when asked (a run directory from before the flag has None: no noise, as it ran).
+        self.dequantize = self.opts["deterministic_augment"] is False
         self.k = None
         self.clusterer = None
         self._state = None
@@ -208,7 +236,10 @@ class SelfCondMethod(StyleGAN2Method):
             self.k = dataset.label_dim
         else:
             self.k = int(m["k"])
-        G_kwargs = _merge({"mapping_kwargs": {"label_embed": "dense"}}, o.network_overrides.get("G_kwargs"))
+        mapping = {"label_embed": "dense"}
+        if m["embed_dim"] is not None:  # not given: the backbone's default (w_dim); networks stay as they were
+            mapping["embed_features"] = int(m["embed_dim"])
+        G_kwargs = _merge({"mapping_kwargs": mapping}, o.network_overrides.get("G_kwargs"))
         G, D = build_networks(o.config, dataset.resolution, dataset.channels, c_dim=self.k,
                               d_head=D_CONDITIONING[m["d_conditioning"]], G_kwargs=G_kwargs,
                               D_kwargs=o.network_overrides.get("D_kwargs"))
@@ -259,6 +290,8 @@ class SelfCondMethod(StyleGAN2Method):
                       f"cluster set is all of them")
             x_cluster, self.cluster_indices = cluster_set(loop.run_dir, dataset, m["cluster_images"], o.seed,
                                                           o.mirror_augment)
+            if self.dequantize:
+                x_cluster = DequantizedImages(x_cluster, o.seed)
         self.clusterer = make_clusterer(m["clusterer"], self.k, x_cluster=x_cluster, features=self.features,
                                         seed=o.seed, batch_size=FEATURE_BATCH, initialization=m["initialization"],
                                         matching=m["matching"])
@@ -333,17 +366,23 @@ class SelfCondMethod(StyleGAN2Method):
 
     def _labelled(self, loop):
         """The loop's next real batch and its cluster labels: (images, per-replica labels, indices, global labels)."""
+        position = loop.reals_consumed  # the stream position of this batch's first image (restored on resume)
         images, labels, indices = loop.next_reals()
         strategy = loop.strategy
         parts = _host_parts(strategy, images)
         index_parts = _host_parts(strategy, indices)
         host_images = np.concatenate(parts)
+        bounds = np.cumsum([0] + [len(p) for p in parts])
+        if self.dequantize:
+            # The original adds the noise in its data loader: D's reals, R1 and the labels all see the noisy batch.
+            host_images = host_images + dequantization_noise(host_images.shape, self.options.seed, TRAINING_STREAM,
+                                                             position)
+            images = _distribute(strategy, [host_images[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
         host_indices = np.concatenate(index_parts)
         truth = self.classes[host_indices] if self.classes is not None else None
         y = self.clusterer.get_labels(host_images, truth).astype(np.int32)
         if self.clusterer.name == "random_labels":
             self._dirty = True  # its generator moved
-        bounds = np.cumsum([0] + [len(p) for p in parts])
         y_parts = [y[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
         return images, _distribute(strategy, y_parts), indices, tf.constant(y), host_images
 

@@ -77,7 +77,7 @@ class MappingNetwork(keras.Model):
 
     Labels, label_embed='concat' (TF1's `LabelConcat`): concat([z, c @ embed]) with embed [c_dim,z_dim] ~N(0, 1) and
     no equalized-LR gain, then pixel norm. label_embed='dense' (ADA's `MappingNetwork`): `embed`, an equalized-LR
-    dense layer c -> w_dim with bias, pixel-normed on its own and concatenated to the pixel-normed z (z_dim may then
+    dense layer c -> w_dim (or `embed_features`) with bias, pixel-normed on its own and concatenated to the pixel-normed z (z_dim may then
     be 0: ADA's label mapping in the discriminator). Then `num_layers` equalized-LR lrelu layers of w_dim features.
     num_ws=None returns [N,w_dim] and tracks no w_avg.
     """
@@ -93,11 +93,15 @@ class MappingNetwork(keras.Model):
         w_avg_beta=0.995,       # Decay of the moving average w_avg (TF1 `dlatent_avg_beta`).
         init_mul=1.0,           # InclusiveGAN's multiplier of the layers' initial weight std; 1 = NVIDIA.
         label_embed="concat",   # Label embedding: 'concat' (TF1 `LabelConcat`) or 'dense' (ADA `embed`).
+        embed_features=None,    # 'dense': width of the label embedding (ADA `embed_features`), None = w_dim.
         **kwargs,
     ):
         super().__init__(**kwargs)
         if label_embed not in LABEL_EMBEDS:
             raise ValueError(f"MappingNetwork: unknown label_embed {label_embed!r}; valid: {', '.join(LABEL_EMBEDS)}.")
+        if embed_features is not None and (label_embed != "dense" or int(embed_features) < 1):
+            raise ValueError(f"MappingNetwork: embed_features={embed_features!r} needs label_embed='dense' and a "
+                             f"positive width.")
         if z_dim == 0 and not (c_dim and label_embed == "dense"):
             raise ValueError("MappingNetwork: z_dim=0 needs labels (c_dim > 0) embedded with label_embed='dense'.")
         self.z_dim = z_dim
@@ -109,9 +113,10 @@ class MappingNetwork(keras.Model):
         self.w_avg_beta = float(w_avg_beta)
         self.init_mul = float(init_mul)
         self.label_embed = label_embed
+        self.embed_features = None if embed_features is None else int(embed_features)
         self.normalize = PixelNorm(name="normalize", dtype=self.dtype_policy)
         if c_dim and label_embed == "dense":
-            self.embed = FullyConnected(w_dim, name="embed", dtype=self.dtype_policy)
+            self.embed = FullyConnected(self.embed_features or w_dim, name="embed", dtype=self.dtype_policy)
         fc_kwargs = dict(activation="lrelu", lr_multiplier=lr_multiplier, init_mul=init_mul, dtype=self.dtype_policy)
         self.fcs = [FullyConnected(w_dim, name=f"fc{idx}", **fc_kwargs) for idx in range(num_layers)]
 
@@ -147,7 +152,7 @@ class MappingNetwork(keras.Model):
             _check_shape(self.name, "c", c, (None, self.c_dim))
         if self.c_dim and self.label_embed == "dense":
             y = self.normalize(self.embed(ops.cast(c, self.compute_dtype)))
-            x = ops.concatenate([self.normalize(z), y], axis=1) if self.z_dim else y  # [N,z_dim+w_dim]
+            x = ops.concatenate([self.normalize(z), y], axis=1) if self.z_dim else y  # [N,z_dim+embed width]
         elif self.c_dim:
             x = ops.concatenate([z, ops.matmul(ops.cast(c, z.dtype), self.embed)], axis=1)  # [N,2*z_dim]
             x = self.normalize(x)
@@ -180,6 +185,7 @@ class MappingNetwork(keras.Model):
             w_avg_beta=self.w_avg_beta,
             init_mul=self.init_mul,
             label_embed=self.label_embed,
+            embed_features=self.embed_features,
         )
         return config
 

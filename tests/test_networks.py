@@ -282,6 +282,34 @@ def test_conditional_mapping_is_tf1_label_concat():
         mapping(z)
 
 
+@pytest.mark.parametrize("embed_features", [None, 5])
+def test_dense_label_embedding_is_ada_with_its_width(embed_features):
+    """label_embed='dense' (ADA): embed c with an equalized-LR dense layer (w_dim wide, or embed_features), pixel-norm
+    it and the z on their own, concatenate; the default width stays w_dim."""
+    mapping = MappingNetwork(z_dim=6, c_dim=3, w_dim=8, num_ws=4, num_layers=2, label_embed="dense",
+                             embed_features=embed_features)
+    mapping.build()
+    perturb(mapping)
+    width = embed_features or 8
+    assert mapping.embed.weight.shape == (3, width) and mapping.fcs[0].weight.shape == (6 + width, 8)
+
+    def norm(v):
+        return v / np.sqrt(np.mean(v**2, axis=1, keepdims=True) + 1e-8)
+
+    z, c = randn(5, 6), randn(5, 3)
+    y = c @ mapping.embed.weight.numpy() / np.sqrt(3) + mapping.embed.bias.numpy()
+    x = np.concatenate([norm(z), norm(y)], axis=1)
+    for fc in mapping.fcs:
+        x = x @ fc.weight.numpy() * (0.01 / np.sqrt(x.shape[1])) + fc.bias.numpy() * 0.01
+        x = np.where(x > 0, x, 0.2 * x) * np.sqrt(2)
+    close(np.asarray(mapping(z, c))[:, 0], x, atol=1e-4)
+    clone = MappingNetwork.from_config(mapping.get_config())
+    clone.build()
+    assert clone.embed.weight.shape == (3, width)
+    with pytest.raises(ValueError, match="embed_features=4 needs label_embed='dense'"):
+        MappingNetwork(z_dim=6, c_dim=3, embed_features=4)
+
+
 def test_unconditional_mapping_ignores_labels():
     G = tiny_G(8)
     z = randn(3, 16)

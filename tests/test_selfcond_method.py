@@ -92,6 +92,7 @@ def test_presets_defaults_and_validation(tmp_path):
     for extra, message in (
             (["--cond", "true"], "--cond=true: --method selfcond conditions G and D on clusters"),
             (["--k", "0"], "--k 0: must be at least 1"),
+            (["--embed-dim", "0"], "--embed-dim 0: must be at least 1"),
             (["--recluster-every", "0"], "--recluster-every 0: must be at least 1"),
             (["--burnin", "-1"], "--burnin -1: must be at least 0"),
             (["--k", "10", "--cluster-images", "5"], "--cluster-images 5: k-means needs at least --k 10 images"),
@@ -105,6 +106,64 @@ def test_presets_defaults_and_validation(tmp_path):
     assert "(--method selfcond):" in help_text and "--recluster-every" in help_text and "--cluster-images" in help_text
 
 
+def test_augmentation_policy_options():
+    """The original's data.deterministic: its Stacked MNIST loader neither flips nor adds noise, its CIFAR, ImageNet
+    and Places loaders do both; --mirror-augment given explicitly wins; flips with deterministic are refused."""
+    def policy(*extra):
+        options, _ = cli.build_options(["--method", "selfcond", *extra])
+        return options.mirror_augment, options.method_options["deterministic_augment"]
+
+    assert policy("--dataset", "stacked_mnist_240k") == (False, True)
+    assert policy("--dataset", "cifar10") == (True, False)
+    assert policy("--dataset", "places365", "--deterministic-augment", "true") == (False, True)
+    assert policy("--dataset", "x", "--deterministic-augment", "false") == (True, False)
+    assert policy("--dataset", "cifar10", "--mirror-augment", "false") == (False, False)  # noise without flips
+    assert policy("--dataset", "x", "--mirror-augment", "true") == (True, True)  # flips without noise
+    with pytest.raises(UserError, match="--deterministic-augment=true and --mirror-augment=true: deterministic"):
+        policy("--dataset", "x", "--deterministic-augment", "true", "--mirror-augment", "true")
+    options, _ = cli.build_options(["--dataset", "cifar10"])
+    assert options.mirror_augment is False  # the backbone's default is unchanged
+
+
+def expected_noise(shape, seed, stream, position):
+    """The documented stream: NumPy PCG64 seeded with [seed, stream, position], U[0,1) float32 scaled by 1/128."""
+    return np.random.default_rng([seed, stream, position]).random(shape, dtype=np.float32) / np.float32(128)
+
+
+def test_dequantisation_noise_on_the_reals_the_labelled_batch_and_the_cluster_set(data_dir, tmp_path, monkeypatch):
+    """--deterministic-augment false: the original's `x + 1/128 * rand` on [-1,1] images, on the reals D sees (and
+    R1), on the batch that is labelled (the original labels the augmented batch) and, fixed for the run, on the
+    cluster set; the noise is a function of the seed and the stream position (resume stays exact)."""
+    loop = make_loop(data_dir, tmp_path, "--deterministic-augment", "false")
+    m, seed = loop.method, loop.options.seed
+    assert loop.options.mirror_augment
+    raw = [b[0].numpy() for _, b in zip(range(3), loop.dataset.pipeline(8, mirror=True, seed=seed))]
+    labelled = []
+    get_labels = m.clusterer.get_labels
+    monkeypatch.setattr(m.clusterer, "get_labels", lambda x, y=None: labelled.append(np.array(x)) or get_labels(x, y))
+    (y_g,) = m.phase_inputs("G_main", loop)
+    reals, y_real, _, _ = m.phase_inputs("D_main", loop)
+    reals = np.asarray(reals)
+    noise = reals - raw[0]
+    assert noise.min() >= 0 and noise.max() < 1 / 128 and noise.std() > 1e-3
+    np.testing.assert_array_equal(reals, raw[0] + expected_noise(reals.shape, seed, 0, 0))
+    np.testing.assert_array_equal(labelled[0], reals)
+    assert np.array_equal(np.asarray(y_g), numpy_labels(loop, reals))
+    assert np.array_equal(np.asarray(y_real), np.asarray(y_g))
+    reg_reals, _, _ = m.phase_inputs("D_reg", loop)  # D_reg's own batch: the next 8 images of the stream
+    np.testing.assert_array_equal(np.asarray(reg_reals), raw[1] + expected_noise(reals.shape, seed, 0, 8))
+
+    fed = []
+    frozen = m.features.frozen
+    monkeypatch.setattr(m.features, "frozen", lambda x: fed.append(np.array(x)) or frozen(x))
+    m.recluster(loop)
+    with np.load(os.path.join(loop.run_dir, CLUSTER_SET_FILE)) as f:
+        images = f["images"]
+    assert images.dtype == np.uint8  # stored as pixels; the noise is drawn again, the same, from the seed
+    expected = to_float_images(images) + np.stack([expected_noise(images.shape[1:], seed, 1, i) for i in range(32)])
+    np.testing.assert_array_equal(np.concatenate(fed), expected)
+
+
 # === Networks, labels, phases ===
 
 
@@ -112,6 +171,7 @@ def test_networks_labels_and_the_mask_head(data_dir, tmp_path):
     loop = make_loop(data_dir, tmp_path)
     m = loop.method
     assert loop.G.c_dim == 4 and loop.G.mapping.label_embed == "dense" and loop.D.head == "multi_logit"
+    assert loop.G.mapping.embed.units == loop.G.w_dim  # no --embed-dim: the backbone's width, w_dim
     assert loop.D.out.units == 4 and m.cluster_D.name == "cluster_discriminator"
     # The cluster set: the first 32 images of the shuffled stream, saved with the run.
     with np.load(os.path.join(loop.run_dir, CLUSTER_SET_FILE)) as f:
@@ -171,16 +231,17 @@ def _three_steps(data_dir, tmp_path, strategy, *extra):
     return loop, stats
 
 
-@pytest.mark.parametrize("rounds", [1, 2])
-def test_one_device_equals_two_replicas(data_dir, tmp_path, rounds):
+@pytest.mark.parametrize("rounds,extra", [(1, ()), (2, ()), (2, ("--deterministic-augment", "false"))])
+def test_one_device_equals_two_replicas(data_dir, tmp_path, rounds, extra):
     """Labels are computed on the host for the global batch, so 1 device and 2 replicas take the same steps, also in
     gradient accumulation rounds (where a replica's reals and the latents drawn for it are different rows of the
-    global batch): every fake gets its latent and its label by its row. Minibatch std is off, as in the backbone's
-    test (its grouping depends on the per-device batch by definition)."""
+    global batch): every fake gets its latent and its label by its row; with dequantisation noise too (drawn for
+    the global batch, then split). Minibatch std is off, as in the backbone's test (its grouping depends on the
+    per-device batch by definition)."""
     single, single_stats = _three_steps(data_dir, tmp_path / "one", tf.distribute.get_strategy(),
-                                        "--batch-gpu", str(8 // rounds))
+                                        "--batch-gpu", str(8 // rounds), *extra)
     double, double_stats = _three_steps(data_dir, tmp_path / "two", mirrored_strategy(["/cpu:0", "/cpu:1"]),
-                                        "--batch-gpu", str(4 // rounds))
+                                        "--batch-gpu", str(4 // rounds), *extra)
     assert double.strategy.num_replicas_in_sync == 2
     for a, b in zip(single_stats, double_stats):
         assert a.keys() == b.keys()
@@ -200,11 +261,12 @@ def checkpoint_values(run_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("clusterer", ["selfcondgan", "online"])
-def test_resume_after_a_reclustering_continues_exactly(data_dir, tmp_path, clusterer):
+@pytest.mark.parametrize("clusterer,augment", [("selfcondgan", "true"), ("online", "true"), ("selfcondgan", "false")])
+def test_resume_after_a_reclustering_continues_exactly(data_dir, tmp_path, clusterer, augment):
     """Stopped after the re-clustering at it = 2 and resumed, a run ends as the uninterrupted one: weights,
-    optimizers, the clusterer's state (centroids, mapping, cluster-set labels, random generator) and frozen D."""
-    extra = ["--clusterer", clusterer, "--snapshot-ticks", "2"]
+    optimizers, the clusterer's state (centroids, mapping, cluster-set labels, random generator) and frozen D; also
+    with the original's flips and dequantisation noise (--deterministic-augment false)."""
+    extra = ["--clusterer", clusterer, "--snapshot-ticks", "2", "--deterministic-augment", augment]
     whole = cli.main.__wrapped__(argv(data_dir, tmp_path / "whole", *extra, "--total-kimg", "0.064"))
     part = cli.main.__wrapped__(argv(data_dir, tmp_path / "part", *extra, "--total-kimg", "0.032"))
     log = open(os.path.join(part, "log.txt")).read()
@@ -269,7 +331,8 @@ def test_ablation_switches_and_projection_head(data_dir, tmp_path):
 @pytest.fixture(scope="module")
 def trained_run(data_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("selfcond-run")
-    run_dir = cli.main.__wrapped__(argv(data_dir, tmp, "--total-kimg", "0.032", "--snapshot-ticks", "2"))
+    run_dir = cli.main.__wrapped__(argv(data_dir, tmp, "--total-kimg", "0.032", "--snapshot-ticks", "2",
+                                        "--embed-dim", "6"))
     return run_dir, os.path.join(run_dir, "network-snapshot-000000.032.keras")
 
 
@@ -286,6 +349,7 @@ def test_snapshot_records_the_empirical_distribution_and_the_clusters(trained_ru
     assert "-selfcondgan-k4" in os.path.basename(run_dir)
 
     _, G, sampling = open_for_sampling(path, {"cluster": 2})
+    assert G.mapping.embed.units == 6 and G.mapping.fcs[0].weight.shape[0] == G.z_dim + 6  # --embed-dim, rebuilt
     np.testing.assert_array_equal(sampling.labels_for_keys(None, [0, 1, 2]), np.eye(4)[[2, 2, 2]])
     np.testing.assert_array_equal(sampling.labels_batch(3, np.random.RandomState(0)), np.eye(4)[[2, 2, 2]])
     with pytest.raises(UserError, match=r"^--class 1 and --cluster 2: give one of them$"):

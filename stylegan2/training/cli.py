@@ -50,8 +50,8 @@ def build_parser():
     d.add_argument("--data-dir", default="datasets", help="Dataset root directory (default: datasets)")
     d.add_argument("--dataset", default=None, help="Dataset directory (under --data-dir) made by dataset_tool.py "
                                                     "(required, but when resuming a run directory)")
-    d.add_argument("--mirror-augment", type=str2bool, default=False, metavar="BOOL",
-                   help="Mirror augment (x-flips) (default: false)")
+    d.add_argument("--mirror-augment", type=str2bool, default=None, metavar="BOOL",
+                   help="Mirror augment (x-flips) (default: the method's, false)")
     d.add_argument("--cond", type=str2bool, default=False, metavar="BOOL",
                    help="Condition G and D on the dataset's labels (default: false)")
     t = parser.add_argument_group("training")
@@ -146,6 +146,8 @@ def build_options(argv):
         deterministic=args.deterministic, precision=precision, fp16_res=fp16_res, hparams=hparams, method_options=with_defaults(method.flags, given),
         metric_settings=metric_settings(args))
     method.configure(options, args)
+    if options.mirror_augment is None:  # not given, and the method has no default of its own
+        options.mirror_augment = False
     if options.batch < 1:
         raise UserError(f"--batch {options.batch}: must be positive")
     if options.batch_gpu is not None and options.batch_gpu < 1:

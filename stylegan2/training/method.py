@@ -191,7 +191,8 @@ class Method:
     def configure(cls, options, args):
         """Applies this method's defaults to the shared options the command line left unset (`args.<flag>` is None
         for those) and validates its own options (`options.method_options`, every flag's value), raising one-line
-        UserErrors. `options` is the TrainingOptions about to be used; change it in place."""
+        UserErrors. `options` is the TrainingOptions about to be used; change it in place. `options.mirror_augment`
+        is None when --mirror-augment was not given (set it for a default of the method's; None becomes false)."""
 
     @classmethod
     def sampling(cls, snapshot, options=None):
