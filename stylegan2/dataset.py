@@ -21,6 +21,7 @@ import tensorflow as tf
 from stylegan2.errors import UserError
 from stylegan2.tfrecords import load_labels, read_dataset_info
 
+_MAX_INT32 = 2**31 - 1  # TF's random_seed._MAXINT32: seeds are taken modulo it
 _MASK32 = 0xFFFFFFFF
 
 
@@ -156,6 +157,12 @@ class ImageDataset:
         def one_epoch(epoch):
             epoch_records = records
             if shuffle:
+                graph = tf.compat.v1.get_default_graph()
+                if graph.seed is not None and graph.seed % _MAX_INT32 == 0:
+                    # TF's get_seed compares (global seed, op seed) with (0, 0) in Python, which a tensor op seed
+                    # cannot do: under a global seed of 0 (keras.utils.set_random_seed(0), --seed=0) use the
+                    # graph-less default for this trace. Every other global seed keeps its order.
+                    graph.seed = None
                 epoch_records = epoch_records.shuffle(buffer, seed=epoch * 1_000_003 + seed,
                                                       reshuffle_each_iteration=False)
             return epoch_records.map(lambda index, record: (epoch, index, record))

@@ -60,6 +60,24 @@ def test_shuffle_is_a_permutation_per_epoch_and_seeded(source):
     assert np.array_equal(indices, again) and not np.array_equal(indices, other)
 
 
+@pytest.mark.parametrize("global_seed", [0, 2**31 - 1, 1000])
+def test_shuffle_under_any_global_seed(source, global_seed):
+    """keras.utils.set_random_seed (the loop's --seed) of 0, or of anything TF reduces to 0, used to crash the
+    shuffle (TF compares the seed pair with (0, 0) in Python); any global seed gives a seeded permutation per epoch."""
+    import keras
+
+    root, _, _, _ = source
+    ds = ImageDataset(str(root / "onehot"))
+    try:
+        keras.utils.set_random_seed(global_seed)
+        indices = take(ds.pipeline(10, seed=0), 10)[2]
+        assert sorted(indices[:NUM]) == list(range(NUM)) and sorted(indices[NUM:]) == list(range(NUM))
+        keras.utils.set_random_seed(global_seed)
+        assert np.array_equal(indices, take(ds.pipeline(10, seed=0), 10)[2])
+    finally:
+        tf.random.set_seed(None)
+
+
 def test_resume_continues_the_same_stream(source):
     root, _, _, _ = source
     ds = ImageDataset(str(root / "onehot"))
