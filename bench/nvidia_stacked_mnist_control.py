@@ -34,10 +34,10 @@ def export(args):
     import numpy as np
 
     from stylegan2.dataset import ImageDataset
+    from stylegan2.images import to_uint8
 
     dataset = ImageDataset(os.path.join(args.data_dir, args.dataset))
-    images = np.concatenate([b for b, _, _ in dataset.iterate_numpy(batch_size=1000)])  # [N,H,W,C] in [-1,1]
-    images = np.rint((images + 1) * 127.5).astype(np.uint8)  # the stored bytes back
+    images = to_uint8(np.concatenate([b for b, _, _ in dataset.iterate_numpy(batch_size=1000)]))  # the stored bytes
     np.save(args.out, np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
     print(f"{args.out}: {images.shape[0]} images, NCHW uint8")
 

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from stylegan2.errors import UserError
+from stylegan2.images import to_uint8
 from stylegan2.training.snapshot import matching_weights
 
 CLUSTER_SET_FILE = "cluster-set.npz"
@@ -31,7 +32,7 @@ def to_float_images(x):
 
 def to_uint8_images(x):
     """The pipeline's float images back to the uint8 values they were decoded from."""
-    u = np.rint((np.asarray(x, np.float64) + 1.0) * 127.5).astype(np.uint8)
+    u = to_uint8(x)
     if not np.array_equal(to_float_images(u), np.asarray(x, np.float32)):
         raise ValueError("images are not the input pipeline's conversion of uint8 pixels")
     return u
